@@ -1,0 +1,379 @@
+/**
+ * AppBundles as files: reading a bundle's sections, runtime info and image
+ * location, hashing its image, and assembling a bundle from a runtime ELF,
+ * sections and an image (docs/FORMAT.md).
+ *
+ * ```
+ * | runtime ELF | added section data | .shstrtab | section headers | image |
+ *                                                       ELF end = image offset
+ * ```
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { copyFile, open, rename, rm } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { FormatError, InputError } from "../errors.ts";
+import { appendSections } from "./elf/append_sections.ts";
+import type { NewSection } from "./elf/append_sections.ts";
+import { EI_ABIVERSION } from "./elf/elf_constants.ts";
+import { readElfLayout, readExactly } from "./elf/read_elf.ts";
+import type { ElfSection } from "./elf/read_elf.ts";
+import { decodeRuntimeInfo, RUNTIME_INFO_SECTION } from "./runtime_info.ts";
+import type { RuntimeInfo, RuntimeInfoEncoding } from "./runtime_info.ts";
+import { STATIC_TOOLS_SECTION } from "./static_tools.ts";
+
+/** The section that holds AppImage-style update information. */
+export const UPDATE_INFO_SECTION = ".upd_info";
+/** Magic at file offset 8 of an AppBundle: "AB" and format 2, as pelf writes it. */
+export const APPBUNDLE_MAGIC = new Uint8Array([0x41, 0x42, 0x02]);
+/** Magic at file offset 8 of an AppImage type 2: "AI" and 2 (--appimage-compat). */
+export const APPIMAGE_MAGIC = new Uint8Array([0x41, 0x49, 0x02]);
+
+/** squashfs superblock magic "hsqs" read as a little-endian u32. */
+const SQUASHFS_MAGIC = 0x73717368;
+/** Offset of bytes_used (u64) in the squashfs superblock. */
+const SQUASHFS_BYTES_USED_OFFSET = 40;
+/** Size of the squashfs superblock. */
+const SQUASHFS_SUPERBLOCK_SIZE = 96;
+/** The magic that starts a DwarFS image. */
+const DWARFS_MAGIC = "DWARFS";
+
+/** A section's place in the file. */
+export interface SectionLocation {
+  /** File offset. */
+  offset: number;
+  /** Size in bytes. */
+  size: number;
+}
+
+/** What {@linkcode readBundle} learns about a bundle. */
+export interface BundleInfo {
+  /** The path that was read. */
+  path: string;
+  /** The file's size. */
+  fileSize: number;
+  /** Where the image starts: the end of the ELF. */
+  imageOffset: number;
+  /** The image's size: from the image offset to the end of the file. */
+  imageSize: number;
+  /** The decoded runtime info. */
+  runtimeInfo: RuntimeInfo;
+  /** Whether the runtime info was CBOR (pbundle) or MessagePack (pelf 3.x). */
+  runtimeInfoEncoding: RuntimeInfoEncoding;
+  /** Every section of the ELF. */
+  sections: ElfSection[];
+  /** Where the static tools archive is, when the bundle carries one. */
+  staticTools?: SectionLocation;
+  /** The update information string, when the bundle carries one. */
+  updInfo?: string;
+  /** The magic at offset 8: "AB" (AppBundle), "AI" (AppImage compatible) or undefined. */
+  magic?: "AB" | "AI";
+}
+
+/**
+ * Reads a bundle's layout and runtime info. Only the ELF header, the section
+ * header table, the small sections and the image's first bytes are read.
+ *
+ * @example Print a bundle's ID
+ * ```ts ignore
+ * import { readBundle } from "@pbundle/pbundle";
+ * const info = await readBundle("./hello.AppBundle");
+ * console.log(info.runtimeInfo.AppBundleID, info.imageOffset);
+ * ```
+ *
+ * @param path The bundle.
+ * @returns Its layout and runtime info.
+ * @throws {FormatError} When the file is not ELF, has no runtime info, or is truncated.
+ * @throws {InputError} When the file cannot be opened.
+ */
+export async function readBundle(path: string): Promise<BundleInfo> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, "r");
+  } catch (error) {
+    throw new InputError(`Cannot open "${path}": ${describeFsError(error)}`);
+  }
+  try {
+    const { size: fileSize } = await handle.stat();
+    const layout = await readElfLayout(handle, fileSize);
+    const find = (name: string) => layout.sections.find((s) => s.name === name && s.size > 0);
+    const infoSection = find(RUNTIME_INFO_SECTION);
+    if (!infoSection) {
+      throw new FormatError(
+        "AppBundle",
+        `Cannot read "${path}" as an AppBundle: it has no ${RUNTIME_INFO_SECTION} section`,
+      );
+    }
+    const { info, encoding } = decodeRuntimeInfo(
+      await readExactly(handle, infoSection.offset, infoSection.size, RUNTIME_INFO_SECTION),
+    );
+    const imageOffset = layout.end;
+    const imageSize = fileSize - imageOffset;
+    await checkImageHead(handle, path, info, imageOffset, imageSize);
+    const bundle: BundleInfo = {
+      path,
+      fileSize,
+      imageOffset,
+      imageSize,
+      runtimeInfo: info,
+      runtimeInfoEncoding: encoding,
+      sections: layout.sections,
+    };
+    const tools = find(STATIC_TOOLS_SECTION);
+    if (tools) bundle.staticTools = { offset: tools.offset, size: tools.size };
+    const upd = find(UPDATE_INFO_SECTION);
+    if (upd) {
+      bundle.updInfo = new TextDecoder().decode(
+        await readExactly(handle, upd.offset, upd.size, UPDATE_INFO_SECTION),
+      ).replace(/\0+$/, "");
+    }
+    const magic = await readExactly(handle, EI_ABIVERSION, 3, "the magic bytes");
+    if (magic[2] === 0x02 && magic[0] === 0x41 && (magic[1] === 0x42 || magic[1] === 0x49)) {
+      bundle.magic = magic[1] === 0x42 ? "AB" : "AI";
+    }
+    return bundle;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Checks the image's magic against FilesystemType and, for squashfs, that no byte is missing. */
+async function checkImageHead(
+  handle: FileHandle,
+  path: string,
+  info: RuntimeInfo,
+  offset: number,
+  size: number,
+): Promise<void> {
+  if (size <= 0) {
+    throw new FormatError(
+      "AppBundle",
+      `Cannot read the image of "${path}": the file ends where the image should start (truncated?)`,
+      offset,
+    );
+  }
+  if (info.FilesystemType === "squashfs") {
+    if (size < SQUASHFS_SUPERBLOCK_SIZE) {
+      throw new FormatError(
+        "squashfs",
+        `Cannot read the squashfs superblock of "${path}": only ${size} bytes follow the ELF (truncated?)`,
+        offset,
+      );
+    }
+    const head = await readExactly(handle, offset, SQUASHFS_SUPERBLOCK_SIZE, "the image");
+    const view = new DataView(head.buffer);
+    const magic = view.getUint32(0, true);
+    if (magic !== SQUASHFS_MAGIC) {
+      throw new FormatError(
+        "squashfs",
+        `Cannot read the squashfs superblock of "${path}": magic is 0x${
+          magic.toString(16).padStart(8, "0")
+        }, expected 0x${SQUASHFS_MAGIC.toString(16)}`,
+        offset,
+      );
+    }
+    const used = Number(view.getBigUint64(SQUASHFS_BYTES_USED_OFFSET, true));
+    if (used > size) {
+      throw new FormatError(
+        "squashfs",
+        `Cannot read the image of "${path}": it needs ${used} bytes but only ${size} follow the ELF (truncated?)`,
+        offset,
+      );
+    }
+  } else {
+    const head = await readExactly(
+      handle,
+      offset,
+      Math.min(size, DWARFS_MAGIC.length),
+      "the image",
+    );
+    if (new TextDecoder().decode(head) !== DWARFS_MAGIC) {
+      throw new FormatError(
+        "dwarfs",
+        `Cannot read the DwarFS image of "${path}": it does not start with "${DWARFS_MAGIC}"`,
+        offset,
+      );
+    }
+  }
+}
+
+/**
+ * Computes the lowercase hex SHA-256 of a byte range of a file, streaming.
+ *
+ * @param path The file.
+ * @param offset Where the range starts.
+ * @param size How many bytes.
+ * @returns The hex digest.
+ */
+export async function hashImage(path: string, offset: number, size: number): Promise<string> {
+  const hash = createHash("sha256");
+  if (size > 0) {
+    const stream = createReadStream(path, {
+      start: offset,
+      end: offset + size - 1,
+      highWaterMark: 1 << 20,
+    });
+    for await (const chunk of stream) hash.update(chunk as Uint8Array);
+  }
+  return hash.digest("hex");
+}
+
+/** What {@linkcode assembleBundle} puts together. */
+export interface AssembleOptions {
+  /** The runtime ELF to put at the head of the bundle. */
+  runtime: string;
+  /** The sections to add (runtime info first). */
+  sections: NewSection[];
+  /** The image file to append at the end of the ELF. */
+  image: string;
+  /** The bundle to write; written to a temporary sibling and renamed. */
+  output: string;
+  /**
+   * Magic bytes at offset 8: "AB" as pelf writes, "AI" for AppImage tools, or none.
+   * @default {"AB"}
+   */
+  magic?: "AB" | "AI" | "none";
+}
+
+/**
+ * Writes a bundle: copies the runtime, adds the sections, appends the image,
+ * sets the magic and the executable bits, all in a temporary file beside the
+ * output that is renamed into place only when complete.
+ *
+ * @param options What to assemble.
+ * @returns The image offset and the bundle's size.
+ * @throws {FormatError} When the runtime is not a 64-bit little-endian ELF or already a bundle.
+ * @throws {InputError} When the output cannot be written.
+ */
+export async function assembleBundle(
+  options: AssembleOptions,
+): Promise<{ imageOffset: number; size: number }> {
+  const temp = join(
+    dirname(options.output),
+    `.${basename(options.output)}.${process.pid}.${Date.now()}.tmp`,
+  );
+  try {
+    try {
+      await copyFile(options.runtime, temp);
+    } catch (error) {
+      const where = (error as { path?: string }).path === options.runtime
+        ? `the runtime "${options.runtime}"`
+        : `"${options.output}"`;
+      throw new InputError(`Cannot write ${where}: ${describeFsError(error)}`);
+    }
+    const handle = await open(temp, "r+");
+    let imageOffset: number;
+    try {
+      const { size } = await handle.stat();
+      const layout = await readElfLayout(handle, size);
+      if (layout.sections.some((s) => s.name === RUNTIME_INFO_SECTION)) {
+        throw new FormatError(
+          "ELF",
+          `Cannot use "${options.runtime}" as a runtime: it is already an AppBundle (it has a ${RUNTIME_INFO_SECTION} section)`,
+        );
+      }
+      imageOffset = await appendSections(handle, options.sections);
+      const magic = options.magic ?? "AB";
+      if (magic !== "none") {
+        await handle.write(magic === "AB" ? APPBUNDLE_MAGIC : APPIMAGE_MAGIC, 0, 3, EI_ABIVERSION);
+      }
+    } finally {
+      await handle.close();
+    }
+    await appendFile(temp, options.image, imageOffset);
+    const out = await open(temp, "r");
+    const { size } = await out.stat();
+    await out.chmod(0o755);
+    await out.close();
+    await rename(temp, options.output);
+    return { imageOffset, size };
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
+  }
+}
+
+/** Copies `source` into `target` starting at `position`, in 1 MiB chunks. */
+async function appendFile(target: string, source: string, position: number): Promise<void> {
+  const input = await open(source, "r");
+  const output = await open(target, "r+");
+  try {
+    const buffer = new Uint8Array(1 << 20);
+    let at = position;
+    for (;;) {
+      const { bytesRead } = await input.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) break;
+      let done = 0;
+      while (done < bytesRead) {
+        const { bytesWritten } = await output.write(buffer, done, bytesRead - done, at + done);
+        done += bytesWritten;
+      }
+      at += bytesRead;
+    }
+    await output.truncate(at);
+  } finally {
+    await input.close();
+    await output.close();
+  }
+}
+
+/**
+ * Turns a node:fs error into the short state part of a message ("no such file or directory").
+ *
+ * @param error The error.
+ * @returns A lowercase description.
+ */
+export function describeFsError(error: unknown): string {
+  const code = (error as { code?: string }).code;
+  switch (code) {
+    case "ENOENT":
+      return "no such file or directory";
+    case "EACCES":
+    case "EPERM":
+      return "permission denied";
+    case "EISDIR":
+      return "it is a directory";
+    case "ENOTDIR":
+      return "a parent is not a directory";
+    case "ENOSPC":
+      return "no space left on the device";
+    case "EROFS":
+      return "the filesystem is read-only";
+    default:
+      return error instanceof Error ? error.message : String(error);
+  }
+}
+
+/** The outcome of {@linkcode verifyBundle}. */
+export interface VerifyResult {
+  /** Whether the image's hash matches the runtime info. */
+  ok: boolean;
+  /** The hash the runtime info records. */
+  expected: string;
+  /** The hash of the image bytes as they are. */
+  actual: string;
+}
+
+/**
+ * Recomputes a bundle's image hash (SHA-256) and compares it with the runtime info.
+ *
+ * @example
+ * ```ts ignore
+ * import { verifyBundle } from "@pbundle/pbundle";
+ * const { ok } = await verifyBundle("./hello.AppBundle");
+ * ```
+ *
+ * @param path The bundle.
+ * @returns Whether it matches, and both hashes.
+ * @throws {FormatError} When the file is not a readable bundle.
+ */
+export async function verifyBundle(path: string): Promise<VerifyResult> {
+  const bundle = await readBundle(path);
+  const actual = await hashImage(path, bundle.imageOffset, bundle.imageSize);
+  const expected = bundle.runtimeInfo.Hash.toLowerCase();
+  return { ok: actual === expected, expected, actual };
+}

@@ -1,0 +1,156 @@
+/**
+ * Makes the filesystem image of an AppDir: squashfs through mksquashfs, DwarFS
+ * through mkdwarfs, reproducibly (owners 0:0, one fixed timestamp).
+ *
+ * @module
+ */
+
+import { spawn } from "node:child_process";
+import { InputError, UsageError } from "../errors.ts";
+import type { FilesystemType } from "../format/runtime_info.ts";
+import { findOnPath } from "./collect_static_tools.ts";
+
+/** A compression choice: algorithm and optional level, from `-c ALGO[:LEVEL]`. */
+export interface Compression {
+  /** The algorithm. */
+  algorithm: "zstd" | "gzip" | "xz" | "lz4" | "lzo";
+  /** The level, when given. */
+  level?: number;
+}
+
+/** Default zstd level for squashfs images: mksquashfs's own default for zstd. */
+export const DEFAULT_ZSTD_LEVEL = 15;
+
+/**
+ * Parses `-c ALGO[:LEVEL]`, e.g. "zstd", "zstd:19", "gzip:9".
+ *
+ * @param text The option's value.
+ * @returns The compression.
+ * @throws {UsageError} When the algorithm or level is not known.
+ */
+export function parseCompression(text: string): Compression {
+  const [algorithm, levelText, extra] = text.split(":");
+  const known = ["zstd", "gzip", "xz", "lz4", "lzo"] as const;
+  if (!(known as readonly (string | undefined)[]).includes(algorithm) || extra !== undefined) {
+    throw new UsageError(
+      `Cannot use compression "${text}": expected ALGO[:LEVEL] with ALGO one of ${
+        known.join(", ")
+      }`,
+      "e.g. -c zstd:19 or -c gzip",
+    );
+  }
+  const result: Compression = { algorithm: algorithm as Compression["algorithm"] };
+  if (levelText !== undefined) {
+    const level = Number(levelText);
+    const max = algorithm === "zstd" ? 22 : 9;
+    if (!Number.isInteger(level) || level < 1 || level > max) {
+      throw new UsageError(
+        `Cannot use compression level "${levelText}": ${algorithm} takes a whole number from 1 to ${max}`,
+      );
+    }
+    result.level = level;
+  }
+  return result;
+}
+
+/** What {@linkcode makeImageWithTool} needs. */
+export interface MakeImageOptions {
+  /** The AppDir. */
+  appDir: string;
+  /** The image file to write. */
+  output: string;
+  /** The filesystem. */
+  filesystem: FilesystemType;
+  /** The compression. */
+  compression: Compression;
+  /** Block size in bytes (squashfs). */
+  blockSize?: number;
+  /** Show the tool's progress (on a terminal). */
+  progress?: boolean;
+}
+
+function installHint(tool: string): string {
+  return tool === "mksquashfs"
+    ? "install squashfs-tools (apt-get install squashfs-tools), or drop --mksquashfs to use pbundle's own writer"
+    : "install dwarfs (https://github.com/mhx/dwarfs/releases) and put mkdwarfs on PATH";
+}
+
+/**
+ * Makes an image with the host tool for its filesystem.
+ *
+ * @param options What to make.
+ * @throws {InputError} When the tool is missing or fails.
+ */
+export async function makeImageWithTool(options: MakeImageOptions): Promise<void> {
+  const tool = options.filesystem === "squashfs" ? "mksquashfs" : "mkdwarfs";
+  const path = await findOnPath(tool);
+  if (path === undefined) {
+    throw new InputError(
+      `Cannot make a ${options.filesystem} image: ${tool} is not on PATH; ${installHint(tool)}`,
+    );
+  }
+  const { algorithm, level } = options.compression;
+  let args: string[];
+  if (options.filesystem === "squashfs") {
+    args = [
+      options.appDir,
+      options.output,
+      "-noappend",
+      "-comp",
+      algorithm,
+      "-b",
+      String(options.blockSize ?? 131072),
+      "-all-root",
+      "-mkfs-time",
+      "0",
+      "-all-time",
+      "0",
+    ];
+    if (level !== undefined && algorithm !== "lzo" && algorithm !== "lz4") {
+      args.push(
+        algorithm === "zstd" || algorithm === "gzip" ? "-Xcompression-level" : "-Xdict-size",
+      );
+      args.push(algorithm === "xz" ? "100%" : String(level));
+    } else if (algorithm === "zstd") {
+      args.push("-Xcompression-level", String(DEFAULT_ZSTD_LEVEL));
+    }
+    if (!options.progress) args.push("-no-progress", "-quiet");
+  } else {
+    args = [
+      "--input",
+      options.appDir,
+      "--output",
+      options.output,
+      "--set-owner",
+      "0",
+      "--set-group",
+      "0",
+      "--set-time",
+      "0",
+      "--no-create-timestamp",
+      "--no-history",
+      "--force",
+      "-l",
+      String(level ?? 7),
+    ];
+    if (algorithm !== "zstd") args.push("-C", algorithm);
+    args.push(`--progress=${options.progress ? "ascii" : "none"}`);
+  }
+  const stderr: string[] = [];
+  const code = await new Promise<number>((resolve, reject) => {
+    const child = spawn(path, args, {
+      stdio: ["ignore", options.progress ? "inherit" : "ignore", "pipe"],
+    });
+    child.stderr.on("data", (chunk: Uint8Array) => {
+      const text = new TextDecoder().decode(chunk);
+      stderr.push(text);
+      if (options.progress) process.stderr.write(chunk);
+    });
+    child.on("error", reject);
+    child.on("close", (status) => resolve(status ?? 1));
+  });
+  if (code !== 0) {
+    const last = stderr.join("").trim().split("\n").filter(Boolean).at(-1) ?? `exit status ${code}`;
+    throw new InputError(`Cannot make a ${options.filesystem} image with ${tool}: ${last}`);
+  }
+}
