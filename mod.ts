@@ -1,0 +1,47 @@
+/**
+ * pbundle packs an application directory into one self-contained Linux
+ * executable, an AppBundle: a runtime ELF, ELF sections holding CBOR runtime
+ * info and optional static tools, and a squashfs or DwarFS image appended at
+ * the end of the ELF.
+ *
+ * @example Pack an AppDir, then check and inspect the bundle
+ * ```ts ignore
+ * import { pack, readBundle, verifyBundle } from "@pbundle/pbundle";
+ *
+ * await pack({
+ *   appDir: "./examples/hello/AppDir",
+ *   appBundleId: "hello-20260101-pbundle",
+ *   runtime: "./appbundle-runtime",
+ *   output: "./hello.AppBundle",
+ * });
+ * const { ok } = await verifyBundle("./hello.AppBundle");
+ * const info = await readBundle("./hello.AppBundle");
+ * console.log(ok, info.runtimeInfo.AppBundleID, info.imageOffset);
+ * ```
+ *
+ * @module
+ */
+
+export { FormatError, InputError, UsageError } from "./errors.ts";
+export { VERSION } from "./version.ts";
+export {
+  decodeRuntimeInfo,
+  encodeRuntimeInfo,
+  FORMAT_VERSION,
+  RUNTIME_INFO_SECTION,
+} from "./format/runtime_info.ts";
+export type { FilesystemType, MountOrExtract, RuntimeInfo } from "./format/runtime_info.ts";
+export { STATIC_TOOLS_SECTION } from "./format/static_tools.ts";
+export { assembleBundle, hashImage, readBundle, verifyBundle } from "./format/bundle.ts";
+export type {
+  AssembleOptions,
+  BundleInfo,
+  SectionLocation,
+  VerifyResult,
+} from "./format/bundle.ts";
+export { pack } from "./packers/appdir.ts";
+export type { PackOptions, PackResult } from "./packers/appdir.ts";
+export { outputNameFromId, parseAppBundleId } from "./packers/appbundle_id.ts";
+export type { AppBundleIdParts } from "./packers/appbundle_id.ts";
+export { extractImage } from "./image/extract_image.ts";
+export type { ExtractImageOptions } from "./image/extract_image.ts";

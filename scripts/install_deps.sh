@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages pbundle's tests and examples use, when they are
+# missing. Needs root (or sudo); prints what to install otherwise. Safe to run
+# again: it does nothing when everything is there.
+set -euo pipefail
+
+# program-to-check  Debian-package
+wanted=(
+  "mksquashfs squashfs-tools"
+  "unsquashfs squashfs-tools"
+  "squashfuse squashfuse"
+  "fusermount3 fuse3"
+  "zstd zstd"
+  "readelf binutils"
+  "objcopy binutils"
+)
+
+missing=()
+for entry in "${wanted[@]}"; do
+  read -r program package <<<"$entry"
+  if ! command -v "$program" >/dev/null 2>&1; then
+    missing+=("$package")
+  fi
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+if [ "$(id -u)" -eq 0 ]; then
+  sudo=""
+elif command -v sudo >/dev/null 2>&1; then
+  sudo="sudo"
+else
+  echo "pbundle: please install these Debian packages: ${missing[*]}" >&2
+  exit 1
+fi
+echo "pbundle: installing ${missing[*]}" >&2
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
