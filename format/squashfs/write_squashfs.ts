@@ -15,7 +15,7 @@
 import * as fs from "node:fs";
 import { createHash } from "node:crypto";
 import { InputError } from "../../errors.ts";
-import { type CompressionName, compressBlock, compressionId } from "./_compress.ts";
+import { compressBlock, compressionId, type CompressionName } from "./_compress.ts";
 import { type CompressedBlock, CompressorPool } from "./_compressor_pool.ts";
 import {
   type HostPath,
@@ -176,7 +176,9 @@ function checkOptions(options: WriteSquashfsOptions) {
   }
   const mtime = options.mtime ?? 0;
   if (!Number.isInteger(mtime) || mtime < 0 || mtime > 0xffffffff) {
-    throw new InputError(`Cannot write squashfs: mtime ${mtime} does not fit an unsigned 32-bit time`);
+    throw new InputError(
+      `Cannot write squashfs: mtime ${mtime} does not fit an unsigned 32-bit time`,
+    );
   }
   const hw = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
     ?.hardwareConcurrency ?? 2;
@@ -337,7 +339,10 @@ export async function writeSquashfs(
     };
 
     const maxInFlight = Math.max(2, pool.size * 3);
-    const queue: { promise: Promise<CompressedBlock> | undefined; sink: (b?: CompressedBlock) => void }[] = [];
+    const queue: {
+      promise: Promise<CompressedBlock> | undefined;
+      sink: (b?: CompressedBlock) => void;
+    }[] = [];
     const drainOne = async () => {
       const item = queue.shift()!;
       item.sink(item.promise === undefined ? undefined : await item.promise);
@@ -467,7 +472,11 @@ export async function writeSquashfs(
       for (const [fullName, value] of entry.xattrs) {
         const type = C.XATTR_PREFIXES.findIndex((p) => fullName.startsWith(p));
         if (type < 0) {
-          warn(`Skipping extended attribute "${fullName}" of "${showPath(entry.path)}": squashfs stores only user., trusted. and security.`);
+          warn(
+            `Skipping extended attribute "${fullName}" of "${
+              showPath(entry.path)
+            }": squashfs stores only user., trusted. and security.`,
+          );
           continue;
         }
         pairs.push({
@@ -696,7 +705,11 @@ export async function writeSquashfs(
       writeOut(bytes);
       return start;
     };
-    const listTable = (entrySize: number, fill: (v: DataView, i: number) => void, count: number) => {
+    const listTable = (
+      entrySize: number,
+      fill: (v: DataView, i: number) => void,
+      count: number,
+    ) => {
       const writer = new MetadataWriter(metaCompress);
       const bytes = new Uint8Array(entrySize * count);
       const v = new DataView(bytes.buffer);
