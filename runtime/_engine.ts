@@ -1,0 +1,279 @@
+/**
+ * The only engine-specific code in the runtime: the executable's path, the raw
+ * command line, running the app as a child with signals forwarded, signal
+ * traps, exiting, and the tools built into the runtime (embed edition).
+ * Under `deno compile` it uses Deno's APIs; under a Node single executable
+ * application it uses node: built-ins. Everything else in runtime/ is shared.
+ *
+ * @module
+ */
+
+import { spawn } from "node:child_process";
+import { readFileSync, writeSync } from "node:fs";
+import { constants } from "node:os";
+import { createRequire } from "node:module";
+
+// deno-lint-ignore no-explicit-any
+const DenoNs: any = (globalThis as any).Deno;
+// The runtime is bundled to CommonJS for Node, where `require` exists; under
+// Deno, createRequire gives node's built-ins the same way.
+// deno-lint-ignore no-explicit-any
+const nodeRequire: (id: string) => any = typeof require === "function"
+  ? require
+  : createRequire(import.meta.url);
+
+/** The signals the runtime forwards to the app and answers by cleaning up. */
+export const FORWARDED_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+/** A forwarded signal's name. */
+export type ForwardedSignal = typeof FORWARDED_SIGNALS[number];
+
+/** The exit status the runtime uses when it cannot start the app at all (type2 runtime). */
+export const EXIT_CANNOT_START = 127;
+
+/**
+ * Tells which engine runs this code.
+ *
+ * @returns "deno" under deno compile or deno run, "node" otherwise.
+ */
+export function engineName(): "deno" | "node" {
+  return DenoNs?.version?.deno ? "deno" : "node";
+}
+
+/**
+ * Returns the path of the running executable (the bundle when run as one).
+ *
+ * @returns An absolute path, symlinks not yet resolved.
+ */
+export function executablePath(): string {
+  return engineName() === "deno" ? DenoNs.execPath() : process.execPath;
+}
+
+/**
+ * Returns the process's command line as raw bytes, so that arguments that are
+ * not UTF-8 reach the app unchanged. Reads /proc/self/cmdline; when /proc is
+ * missing, falls back to the engine's decoded arguments.
+ *
+ * @returns argv[0] and the arguments after it.
+ */
+export function rawCommandLine(): { argv0: Uint8Array; args: Uint8Array[] } {
+  try {
+    const bytes = readFileSync("/proc/self/cmdline");
+    const parts: Uint8Array[] = [];
+    let start = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      if (bytes[i] === 0) {
+        parts.push(new Uint8Array(bytes.subarray(start, i)));
+        start = i + 1;
+      }
+    }
+    if (start < bytes.length) parts.push(new Uint8Array(bytes.subarray(start)));
+    const [argv0, ...args] = parts;
+    if (argv0) return { argv0, args };
+  } catch { /* no /proc: fall through */ }
+  const encoder = new TextEncoder();
+  if (engineName() === "deno") {
+    return {
+      argv0: encoder.encode(DenoNs.execPath()),
+      args: (DenoNs.args as string[]).map((a) => encoder.encode(a)),
+    };
+  }
+  return {
+    argv0: encoder.encode(process.argv0 ?? process.execPath),
+    args: process.argv.slice(2).map((a) => encoder.encode(a)),
+  };
+}
+
+const STRICT_UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+function decodeAll(args: readonly Uint8Array[]): string[] | undefined {
+  try {
+    return args.map((a) => STRICT_UTF8.decode(a));
+  } catch {
+    return undefined;
+  }
+}
+
+function octal(bytes: Uint8Array): string {
+  let out = "";
+  for (const b of bytes) out += "\\" + b.toString(8).padStart(3, "0");
+  return out;
+}
+
+/**
+ * Both engines take arguments as strings and encode them as UTF-8, so bytes
+ * that are not UTF-8 cannot be passed directly. Then /bin/sh rebuilds each
+ * argument from octal escapes with printf and execs the program: the app
+ * becomes the child process itself (same pid), only its arguments took a
+ * detour. The trailing "x" keeps trailing newlines that $(...) would strip.
+ */
+function viaShell(file: string, args: readonly Uint8Array[]): { file: string; args: string[] } {
+  const lines = ["set --"];
+  for (const arg of args) {
+    lines.push(`a=$(printf '${octal(arg)}x'); set -- "$@" "\${a%x}"`);
+  }
+  lines.push('exec "$0" "$@"');
+  return { file: "/bin/sh", args: ["-c", lines.join("\n"), file] };
+}
+
+/** How a child ended. */
+export interface ChildExit {
+  /** The exit status, when it exited. */
+  code: number | null;
+  /** The signal's name, when a signal ended it. */
+  signal: string | null;
+}
+
+/**
+ * Turns a child's end into the runtime's own exit status: the child's status,
+ * or 128 + N when signal N ended it.
+ *
+ * @param exit How the child ended.
+ * @returns The status to exit with.
+ */
+export function exitStatusOf(exit: ChildExit): number {
+  if (exit.signal) {
+    const number = (constants.signals as Record<string, number>)[exit.signal];
+    return 128 + (number ?? 0);
+  }
+  return exit.code ?? EXIT_CANNOT_START;
+}
+
+/** Options for {@linkcode runChild}. */
+export interface RunChildOptions {
+  /** The complete environment of the child. */
+  env: Record<string, string>;
+  /**
+   * Called when the child is running, with a function that sends it a signal;
+   * the caller's signal traps use it to forward signals.
+   */
+  onStart?: (kill: (signal: ForwardedSignal) => void) => void;
+}
+
+/**
+ * Runs a program as a child with stdio inherited and every argument passed
+ * byte for byte, and waits for it.
+ *
+ * @param file The program's path.
+ * @param args Its arguments, as raw bytes.
+ * @param options The environment and a hook to forward signals.
+ * @returns How the child ended.
+ * @throws {Error} When the program cannot be started (ENOENT, EACCES…).
+ */
+export async function runChild(
+  file: string,
+  args: readonly Uint8Array[],
+  options: RunChildOptions,
+): Promise<ChildExit> {
+  const decoded = decodeAll(args);
+  const plan = decoded ? { file, args: decoded } : viaShell(file, args);
+  const env = options.env;
+  if (engineName() === "deno") {
+    const child = new DenoNs.Command(plan.file, {
+      args: plan.args,
+      env,
+      clearEnv: true,
+      stdin: "inherit",
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn();
+    options.onStart?.((signal) => {
+      try {
+        child.kill(signal);
+      } catch { /* already gone */ }
+    });
+    const status = await child.status;
+    return { code: status.signal ? null : status.code, signal: status.signal ?? null };
+  }
+  return await new Promise<ChildExit>((resolve, reject) => {
+    const child = spawn(plan.file, plan.args, { env, stdio: "inherit" });
+    child.once("error", reject);
+    child.once("spawn", () => {
+      options.onStart?.((signal) => {
+        try {
+          child.kill(signal);
+        } catch { /* already gone */ }
+      });
+    });
+    child.once("exit", (code, signal) => resolve({ code, signal }));
+  });
+}
+
+/**
+ * Installs one handler for SIGINT, SIGTERM and SIGHUP (replacing the engine's
+ * default of dying at once), so the runtime can forward them or clean up.
+ *
+ * @param handler Called with the signal's name.
+ */
+export function trapSignals(handler: (signal: ForwardedSignal) => void): void {
+  for (const signal of FORWARDED_SIGNALS) {
+    if (engineName() === "deno") DenoNs.addSignalListener(signal, () => handler(signal));
+    else process.on(signal, () => handler(signal));
+  }
+}
+
+/**
+ * Writes bytes or text to stdout or stderr synchronously, so nothing is lost
+ * when the runtime exits right after.
+ *
+ * @param fd 1 or 2.
+ * @param data The bytes or text.
+ */
+export function writeOut(fd: 1 | 2, data: string | Uint8Array): void {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  let offset = 0;
+  while (offset < bytes.length) {
+    try {
+      offset += writeSync(fd, bytes, offset, bytes.length - offset);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "EAGAIN") continue;
+      if ((error as NodeJS.ErrnoException).code === "EPIPE") return;
+      throw error;
+    }
+  }
+}
+
+/**
+ * Exits the process at once with the given status.
+ *
+ * @param code The exit status.
+ */
+export function exitProcess(code: number): never {
+  if (engineName() === "deno") DenoNs.exit(code);
+  process.exit(code);
+}
+
+/** The tools built into a runtime of the embed edition. */
+export interface EmbeddedTools {
+  /** A hash of the tools' names and contents, used as the tools cache key. */
+  id: string;
+  /** The files, relative paths with their modes. */
+  files: { path: string; mode: number }[];
+  /** Reads one file's bytes. */
+  read(path: string): Uint8Array;
+}
+
+/**
+ * Returns the tools built into this runtime, if it is of the embed edition
+ * (a Node SEA with a "tools.json" asset).
+ *
+ * @returns The tools, or undefined.
+ */
+export function embeddedTools(): EmbeddedTools | undefined {
+  if (engineName() === "deno") return undefined;
+  let sea: {
+    isSea(): boolean;
+    getRawAsset(key: string): ArrayBuffer;
+  };
+  try {
+    sea = nodeRequire("node:sea");
+    if (!sea.isSea()) return undefined;
+    const manifest = JSON.parse(new TextDecoder().decode(sea.getRawAsset("tools.json")));
+    return {
+      id: manifest.id,
+      files: manifest.files,
+      read: (path) => new Uint8Array(sea.getRawAsset(`tools/${path}`)),
+    };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,395 @@
+/**
+ * Builds the runtime ELF that heads every bundle, with one of two engines, and
+ * caches it under `<cache>/pbundle/runtimes/<pbundle version>/<engine>-<target>`.
+ *
+ * - node: `deno bundle --platform node --format cjs` makes one script of
+ *   runtime/main.ts; the pinned Node 24 (see _node_toolchain.ts) turns it into a
+ *   single-executable-application blob; postject injects the blob into a copy
+ *   of the target's pinned Node binary. The blob carries no code cache and no
+ *   snapshot, so a blob made by the x86_64 Node serves an aarch64 Node of the
+ *   same version: cross builds work without running the target's binary.
+ * - deno: `deno compile` with DENORT_BIN naming a denort binary (our machines
+ *   cannot download one from dl.deno.land).
+ *
+ * The cache entry records the SHA-256 of the bundled script, so a changed
+ * runtime source is rebuilt even when the pbundle version is unchanged.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { InputError, UsageError } from "../../errors.ts";
+import denoConfig from "../../deno.json" with { type: "json" };
+import { userCacheDir } from "../user_cache_dir.ts";
+import {
+  NODE_PACKAGES,
+  NODE_SEA_FUSE,
+  NODE_VERSION,
+  pinnedFile,
+  POSTJECT_PACKAGE,
+  type RuntimeTarget,
+} from "./_node_toolchain.ts";
+
+export type { RuntimeTarget } from "./_node_toolchain.ts";
+
+/** The engines a runtime can be built with; "auto" picks deno when a denort is available. */
+export type RuntimeEngine = "deno" | "node";
+
+/** Options for {@linkcode buildRuntime} and {@linkcode cachedRuntime}. */
+export interface BuildRuntimeOptions {
+  /**
+   * The engine: "deno" needs DENORT_BIN; "auto" uses deno when DENORT_BIN names
+   * a file and node otherwise.
+   * @default {"auto"}
+   */
+  engine?: RuntimeEngine | "auto";
+  /**
+   * The CPU the runtime runs on.
+   * @default {the host's CPU}
+   */
+  target?: RuntimeTarget;
+  /**
+   * A directory of static tools (squashfuse, unsquashfs, fusermount, lib/…) to
+   * build into the runtime itself, uncompressed (the "embed" edition). Bundles
+   * packed with such a runtime need no .pbundle_static_tools section.
+   * Node engine only.
+   */
+  embedToolsDir?: string;
+  /**
+   * pbundle's cache root.
+   * @default {"$XDG_CACHE_HOME/pbundle or ~/.cache/pbundle"}
+   */
+  cacheDir?: string;
+  /**
+   * Called with one line per step ("bundling", "injecting", the engine chosen).
+   * @default {no output}
+   */
+  log?: (line: string) => void;
+}
+
+/** A built runtime. */
+export interface BuiltRuntime {
+  /** The absolute path of the runtime ELF in the cache. */
+  path: string;
+  /** The engine it was built with. */
+  engine: RuntimeEngine;
+  /** The CPU it runs on. */
+  target: RuntimeTarget;
+  /** Why this engine was chosen, e.g. "node: DENORT_BIN is not set". */
+  engineReason: string;
+  /** Whether the cache already held it. */
+  fromCache: boolean;
+}
+
+const DENO_TRIPLES: Record<RuntimeTarget, string> = {
+  x86_64: "x86_64-unknown-linux-gnu",
+  aarch64: "aarch64-unknown-linux-gnu",
+};
+
+/** The permissions a deno-engine runtime is compiled with: it reads the bundle and caches, writes work dirs, runs AppRun and the FUSE tools, reads the environment and the user id. */
+const DENO_PERMISSIONS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-run",
+  "--allow-env",
+  "--allow-sys=uid,gid,homedir,hostname,osRelease",
+  "--no-prompt",
+];
+
+/**
+ * Returns the host's CPU as a runtime target.
+ *
+ * @returns "x86_64" or "aarch64".
+ * @throws {UsageError} On any other CPU.
+ */
+export function hostTarget(): RuntimeTarget {
+  const arch = process.arch;
+  if (arch === "x64") return "x86_64";
+  if (arch === "arm64") return "aarch64";
+  throw new UsageError(
+    `Cannot build a runtime on a ${arch} host: only x86_64 and aarch64 are supported`,
+  );
+}
+
+/**
+ * Picks the engine for "auto" and explains the choice.
+ *
+ * @param engine The requested engine.
+ * @returns The engine and the reason.
+ * @throws {UsageError} When "deno" is requested and DENORT_BIN names no file.
+ */
+export function resolveEngine(
+  engine: RuntimeEngine | "auto" = "auto",
+): { engine: RuntimeEngine; reason: string } {
+  const denort = process.env.DENORT_BIN;
+  const available = denort !== undefined && denort !== "" && existsSync(denort);
+  if (engine === "node") return { engine, reason: "node: requested" };
+  if (engine === "deno") {
+    if (!available) {
+      throw new UsageError(
+        "Cannot build a deno-engine runtime: DENORT_BIN does not name a denort binary",
+        "deno compile downloads denort from dl.deno.land; set DENORT_BIN=/path/to/denort, or use --engine node",
+      );
+    }
+    return { engine, reason: `deno: requested, denort at "${denort}"` };
+  }
+  return available
+    ? { engine: "deno", reason: `deno: DENORT_BIN names "${denort}"` }
+    : { engine: "node", reason: "node: no denort available (DENORT_BIN is not set)" };
+}
+
+function runtimeEntry(): string {
+  const url = new URL("../main.ts", import.meta.url);
+  return url.protocol === "file:" ? fileURLToPath(url) : url.href;
+}
+
+function configFile(): string | undefined {
+  const url = new URL("../../deno.json", import.meta.url);
+  return url.protocol === "file:" ? fileURLToPath(url) : undefined;
+}
+
+async function run(command: string, args: string[], what: string, env?: Record<string, string>) {
+  const output = await new Deno.Command(command, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+    ...(env ? { env } : {}),
+  }).output();
+  if (!output.success) {
+    const text = new TextDecoder().decode(output.stderr).trim().split("\n").slice(-8).join("\n");
+    throw new InputError(`Cannot ${what}: ${command} exited with status ${output.code}\n${text}`);
+  }
+  return output;
+}
+
+/** Bundles runtime/main.ts into one CommonJS script for Node. */
+async function bundleScript(workDir: string): Promise<string> {
+  const out = join(workDir, "runtime.cjs");
+  const args = ["bundle", "--quiet", "--platform", "node", "--format", "cjs", "-o", out];
+  const config = configFile();
+  if (config) args.push("--config", config);
+  // The full-stack host is a separate module; without it the seam reports that
+  // this runtime was built without full-stack support.
+  const host = new URL("../fullstack/host.ts", import.meta.url);
+  if (host.protocol === "file:" && !existsSync(fileURLToPath(host))) {
+    args.push("--external", "./fullstack/host.ts");
+  }
+  args.push(runtimeEntry());
+  await run(Deno.execPath(), args, "bundle the runtime script");
+  return out;
+}
+
+function walkFiles(root: string, dir = root, out: string[] = []): string[] {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) walkFiles(root, path, out);
+    else if (entry.isFile()) out.push(relative(root, path));
+  }
+  return out.sort();
+}
+
+/** Describes embedded tools: a manifest asset plus one asset per file. */
+async function embedAssets(
+  toolsDir: string,
+  workDir: string,
+): Promise<{ assets: Record<string, string>; id: string }> {
+  if (!existsSync(toolsDir) || !statSync(toolsDir).isDirectory()) {
+    throw new UsageError(`Cannot embed tools from "${toolsDir}": it is not a directory`);
+  }
+  const files = walkFiles(toolsDir);
+  if (files.length === 0) {
+    throw new UsageError(`Cannot embed tools from "${toolsDir}": it is empty`);
+  }
+  const hash = createHash("sha256");
+  const assets: Record<string, string> = {};
+  const manifestFiles: { path: string; mode: number }[] = [];
+  for (const file of files) {
+    const path = join(toolsDir, file);
+    hash.update(file).update("\0").update(await readFile(path)).update("\0");
+    assets[`tools/${file}`] = path;
+    manifestFiles.push({ path: file, mode: statSync(path).mode & 0o777 });
+  }
+  const id = hash.digest("hex").slice(0, 16);
+  const manifest = join(workDir, "tools.json");
+  await writeFile(manifest, JSON.stringify({ id, files: manifestFiles }));
+  assets["tools.json"] = manifest;
+  return { assets, id };
+}
+
+async function buildNode(
+  target: RuntimeTarget,
+  script: string,
+  workDir: string,
+  output: string,
+  cacheRoot: string,
+  assets: Record<string, string>,
+  log: (line: string) => void,
+): Promise<void> {
+  const host = hostTarget();
+  log(`fetching Node ${NODE_VERSION} (${host}${host === target ? "" : ` and ${target}`})`);
+  const hostNode = await pinnedFile(NODE_PACKAGES[host], cacheRoot);
+  const targetNode = host === target
+    ? hostNode
+    : await pinnedFile(NODE_PACKAGES[target], cacheRoot);
+  const postject = await pinnedFile(POSTJECT_PACKAGE, cacheRoot);
+  const blob = join(workDir, "sea.blob");
+  const seaConfig = join(workDir, "sea.json");
+  await writeFile(
+    seaConfig,
+    JSON.stringify({
+      main: script,
+      output: blob,
+      disableExperimentalSEAWarning: true,
+      useSnapshot: false,
+      useCodeCache: false,
+      execArgvExtension: "none",
+      assets,
+    }),
+  );
+  log("making the single-executable blob");
+  await run(hostNode, ["--experimental-sea-config", seaConfig], "make the SEA blob");
+  const binary = join(workDir, "runtime");
+  await copyFile(targetNode, binary);
+  await chmod(binary, 0o755);
+  log("injecting the blob with postject");
+  const inject = `require(process.argv[1]).inject(process.argv[2], "NODE_SEA_BLOB",
+    require("fs").readFileSync(process.argv[3]), { sentinelFuse: process.argv[4] })
+    .catch((e) => { console.error(e.message); process.exit(1); });`;
+  await run(
+    hostNode,
+    ["-e", inject, postject, binary, blob, NODE_SEA_FUSE],
+    "inject the SEA blob",
+    {
+      ...Object.fromEntries(
+        Object.entries(process.env).filter(([, v]) => v !== undefined),
+      ) as Record<
+        string,
+        string
+      >,
+      NODE_OPTIONS: "",
+    },
+  );
+  await rename(binary, output);
+}
+
+async function buildDeno(target: RuntimeTarget, output: string, embedToolsDir?: string) {
+  if (embedToolsDir) {
+    throw new UsageError(
+      "Cannot embed tools in a deno-engine runtime yet",
+      "use --engine node with --embed-tools, or pack with a .pbundle_static_tools section",
+    );
+  }
+  const args = [
+    "compile",
+    "--quiet",
+    "--no-check",
+    "--target",
+    DENO_TRIPLES[target],
+    ...DENO_PERMISSIONS,
+  ];
+  const config = configFile();
+  if (config) args.push("--config", config);
+  args.push("-o", output, runtimeEntry());
+  await run(Deno.execPath(), args, "compile the deno runtime");
+}
+
+function runtimePath(
+  cacheRoot: string,
+  engine: RuntimeEngine,
+  target: RuntimeTarget,
+  embedId?: string,
+): string {
+  return join(
+    cacheRoot,
+    "runtimes",
+    denoConfig.version,
+    `${engine}-${target}${embedId ? `-embed-${embedId}` : ""}`,
+  );
+}
+
+async function buildInto(options: BuildRuntimeOptions, reuse: boolean): Promise<BuiltRuntime> {
+  const log = options.log ?? (() => {});
+  const { engine, reason } = resolveEngine(options.engine);
+  const target = options.target ?? hostTarget();
+  const cacheRoot = options.cacheDir ?? userCacheDir();
+  log(`engine ${reason}`);
+  const workDir = await mkdtemp(join(tmpdir(), "pbundle-runtime-build-"));
+  try {
+    const script = await bundleScript(workDir);
+    const scriptHash = createHash("sha256").update(await readFile(script)).digest("hex");
+    let assets: Record<string, string> = {};
+    let embedId: string | undefined;
+    if (options.embedToolsDir) {
+      ({ assets, id: embedId } = await embedAssets(options.embedToolsDir, workDir));
+    }
+    const path = runtimePath(cacheRoot, engine, target, embedId);
+    const stampPath = `${path}.json`;
+    const stamp = JSON.stringify({ engine, target, scriptHash, node: NODE_VERSION });
+    if (reuse && existsSync(path)) {
+      try {
+        if ((await readFile(stampPath, "utf8")) === stamp) {
+          return { path, engine, target, engineReason: reason, fromCache: true };
+        }
+      } catch { /* no stamp: rebuild */ }
+    }
+    await mkdir(join(path, ".."), { recursive: true });
+    const temporary = `${path}.tmp-${process.pid}-${Date.now()}`;
+    try {
+      if (engine === "node") {
+        await buildNode(target, script, workDir, temporary, cacheRoot, assets, log);
+      } else {
+        await buildDeno(target, temporary, options.embedToolsDir);
+      }
+      await rename(temporary, path);
+      await writeFile(stampPath, stamp);
+    } finally {
+      await rm(temporary, { force: true });
+    }
+    log(`runtime at "${path}"`);
+    return { path, engine, target, engineReason: reason, fromCache: false };
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Builds a runtime and stores it in the cache, replacing any cached one.
+ *
+ * @param options Engine, target, embedded tools and cache location.
+ * @returns Where the runtime is, and which engine built it.
+ * @throws {UsageError} When the engine is unavailable or the target unsupported.
+ * @throws {InputError} When the toolchain cannot be fetched or a build step fails.
+ * @example Build the node-engine runtime for this machine
+ * ```ts ignore
+ * import { buildRuntime } from "@pbundle/pbundle/runtime/build/build_runtime.ts";
+ * const built = await buildRuntime({ engine: "node" });
+ * console.log(built.path);
+ * ```
+ */
+export function buildRuntime(options: BuildRuntimeOptions = {}): Promise<BuiltRuntime> {
+  return buildInto(options, false);
+}
+
+/**
+ * Returns the cached runtime for the options, building it when it is missing
+ * or was built from different runtime sources.
+ *
+ * @param options Engine, target, embedded tools and cache location.
+ * @returns Where the runtime is, and which engine built it.
+ * @throws {UsageError} When the engine is unavailable or the target unsupported.
+ * @throws {InputError} When the toolchain cannot be fetched or a build step fails.
+ * @example Get a runtime for `pbundle pack`
+ * ```ts ignore
+ * import { cachedRuntime } from "@pbundle/pbundle/runtime/build/build_runtime.ts";
+ * const { path, engineReason } = await cachedRuntime();
+ * console.error(`using ${path} (${engineReason})`);
+ * ```
+ */
+export function cachedRuntime(options: BuildRuntimeOptions = {}): Promise<BuiltRuntime> {
+  return buildInto(options, true);
+}

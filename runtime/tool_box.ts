@@ -1,0 +1,266 @@
+/**
+ * Finds the programs the runtime runs to mount or extract an image
+ * (squashfuse, unsquashfs, dwarfs, dwarfsextract, fusermount3): from the
+ * bundle's .pbundle_static_tools section, extracted once into
+ * `<cache>/tools/<sha256 of the section>` and run with LD_LIBRARY_PATH set to
+ * its lib/; from the tools built into the runtime (embed edition); or from PATH
+ * when the bundle carries no tools or was packed with --prefer-tools-in-path.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import {
+  accessSync,
+  chmodSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  renameSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { zstdDecompressSync } from "node:zlib";
+import { dirname, join } from "node:path";
+import { embeddedTools } from "./_engine.ts";
+import type { RuntimeContext } from "./runtime_context.ts";
+import { selfIdentity } from "./instance_lock.ts";
+import { removeTree } from "./remove_tree.ts";
+
+/** A program ready to run. */
+export interface Tool {
+  /** Its absolute path. */
+  path: string;
+  /** Extra environment to run it with (LD_LIBRARY_PATH for bundled tools). */
+  env: Record<string, string>;
+  /** Where it came from. */
+  origin: "bundle" | "embedded" | "path";
+}
+
+const COMPLETE_MARKER = ".pbundle-complete";
+
+function isExecutableFile(path: string): boolean {
+  try {
+    if (!statSync(path).isFile()) return false;
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Looks a program up in a PATH string.
+ *
+ * @param name A program name without slashes.
+ * @param pathValue A colon-separated list of directories.
+ * @returns Its absolute path, or undefined.
+ */
+export function whichIn(name: string, pathValue: string | undefined): string | undefined {
+  for (const dir of (pathValue ?? "").split(":")) {
+    if (!dir) continue;
+    const candidate = join(dir, name);
+    if (isExecutableFile(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+function readRange(path: string, offset: number, size: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  const fd = openSync(path, "r");
+  try {
+    let done = 0;
+    while (done < size) {
+      const n = readSync(fd, bytes, done, size - done, offset + done);
+      if (n === 0) throw new Error(`"${path}" ends before byte ${offset + size}`);
+      done += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return bytes;
+}
+
+/** The tools of one run, prepared on first use. */
+export class ToolBox {
+  #ctx: RuntimeContext;
+  #dir: string | undefined;
+  #prepared = false;
+  #warning: string | undefined;
+
+  /** @param ctx The run's context. */
+  constructor(ctx: RuntimeContext) {
+    this.#ctx = ctx;
+  }
+
+  /** Whether tools on PATH are preferred (packed with --prefer-tools-in-path). */
+  get prefersPath(): boolean {
+    const value = this.#ctx.info.PreferToolsInPath;
+    return value === true || value === "true";
+  }
+
+  /** A problem met while preparing the bundled tools, if any (then PATH is used). */
+  get warning(): string | undefined {
+    return this.#warning;
+  }
+
+  /**
+   * Extracts the bundle's (or the runtime's) tools into the cache when needed.
+   *
+   * @returns The tools directory, or undefined when there are none to use.
+   */
+  prepare(): string | undefined {
+    if (this.#prepared) return this.#dir;
+    this.#prepared = true;
+    if (this.prefersPath) return undefined;
+    try {
+      const embedded = embeddedTools();
+      const section = this.#ctx.bundle.staticTools;
+      if (section && section.size > 0) {
+        const bytes = readRange(this.#ctx.bundlePath, section.offset, section.size);
+        const key = createHash("sha256").update(bytes).digest("hex").slice(0, 32);
+        this.#dir = this.#materialize(key, (dest) => extractArchiveSync(bytes, dest));
+      } else if (embedded) {
+        this.#dir = this.#materialize(`embed-${embedded.id}`, (dest) => {
+          for (const file of embedded.files) {
+            const path = join(dest, file.path);
+            mkdirSync(dirname(path), { recursive: true });
+            writeFileSync(path, embedded.read(file.path));
+            chmodSync(path, file.mode);
+          }
+        });
+      }
+    } catch (error) {
+      this.#warning = `Cannot prepare the bundled tools, using PATH: ${
+        error instanceof Error ? error.message : String(error)
+      }`;
+      this.#dir = undefined;
+    }
+    return this.#dir;
+  }
+
+  #materialize(key: string, fill: (dest: string) => void): string {
+    const root = join(this.#ctx.cacheRoot, "tools");
+    const dir = join(root, key);
+    if (existsSync(join(dir, COMPLETE_MARKER))) return dir;
+    mkdirSync(root, { recursive: true, mode: 0o700 });
+    const temporary = join(root, `.tmp-${key}-${selfIdentity()}`);
+    removeTree(temporary);
+    try {
+      mkdirSync(temporary, { mode: 0o700 });
+      fill(temporary);
+      writeFileSync(join(temporary, COMPLETE_MARKER), "");
+      try {
+        renameSync(temporary, dir);
+      } catch (error) {
+        // Another instance finished first: its copy is as good as ours.
+        if (!existsSync(join(dir, COMPLETE_MARKER))) {
+          removeTree(dir);
+          renameSync(temporary, dir);
+        } else if (!["ENOTEMPTY", "EEXIST"].includes((error as { code?: string }).code ?? "")) {
+          throw error;
+        }
+      }
+    } finally {
+      removeTree(temporary);
+    }
+    return dir;
+  }
+
+  /**
+   * Finds a tool: bundled first (unless PATH is preferred), then PATH.
+   *
+   * @param names Candidate names, best first (e.g. fusermount3, fusermount).
+   * @param options `pathFirst` looks in PATH before the bundled tools (for
+   * fusermount, which must be the system's setuid copy).
+   * @returns The tool, or undefined.
+   */
+  find(names: string[], options: { pathFirst?: boolean } = {}): Tool | undefined {
+    const fromPath = (): Tool | undefined => {
+      for (const name of names) {
+        const path = whichIn(name, this.#ctx.env.PATH ?? "/usr/local/bin:/usr/bin:/bin");
+        if (path) return { path, env: {}, origin: "path" };
+      }
+      return undefined;
+    };
+    if (options.pathFirst || this.prefersPath) {
+      const found = fromPath();
+      if (found) return found;
+    }
+    const dir = this.prepare();
+    if (dir) {
+      for (const name of names) {
+        const path = join(dir, name);
+        if (isExecutableFile(path)) {
+          const lib = join(dir, "lib");
+          const previous = this.#ctx.env.LD_LIBRARY_PATH;
+          return {
+            path,
+            env: existsSync(lib) ? { LD_LIBRARY_PATH: previous ? `${lib}:${previous}` : lib } : {},
+            origin: this.#ctx.bundle.staticTools ? "bundle" : "embedded",
+          };
+        }
+      }
+    }
+    return fromPath();
+  }
+}
+
+/**
+ * Extracts a tar.zst archive synchronously: node:zlib's zstd, then a small
+ * ustar reader (regular files, directories and symlinks; names that are
+ * absolute or contain ".." are refused).
+ */
+function extractArchiveSync(archive: Uint8Array, dest: string): void {
+  const tar = new Uint8Array(zstdDecompressSync(archive));
+  let offset = 0;
+  let longName: string | undefined;
+  const decoder = new TextDecoder();
+  const field = (at: number, length: number) => {
+    let end = at;
+    while (end < at + length && tar[end] !== 0) end++;
+    return decoder.decode(tar.subarray(at, end));
+  };
+  while (offset + 512 <= tar.length && tar[offset] !== 0) {
+    const prefix = field(offset + 345, 155);
+    const rawName = longName ?? (prefix ? `${prefix}/${field(offset, 100)}` : field(offset, 100));
+    longName = undefined;
+    const mode = parseInt(field(offset + 100, 8).trim() || "644", 8);
+    const size = parseInt(field(offset + 124, 12).trim() || "0", 8);
+    const type = String.fromCharCode(tar[offset + 156] ?? 48);
+    const linkName = field(offset + 157, 100);
+    const data = tar.subarray(offset + 512, offset + 512 + size);
+    offset += 512 + Math.ceil(size / 512) * 512;
+    if (type === "x" || type === "L") {
+      const text = decoder.decode(data);
+      if (type === "L") longName = text.replace(/\0+$/, "");
+      else {
+        const match = /\d+ path=([^\n]*)\n/.exec(text);
+        if (match) longName = match[1];
+      }
+      continue;
+    }
+    if (type === "g") continue;
+    const name = rawName.replace(/^\.\//, "").replace(/\/+$/, "");
+    if (!name) continue;
+    if (name.startsWith("/") || name.split("/").includes("..")) {
+      throw new Error(`the tools archive holds an unsafe name "${name}"`);
+    }
+    const path = join(dest, name);
+    mkdirSync(dirname(path), { recursive: true });
+    if (type === "5") mkdirSync(path, { recursive: true });
+    else if (type === "2") {
+      if (linkName.startsWith("/") || linkName.split("/").includes("..")) {
+        throw new Error(`the tools archive holds an unsafe link "${name}" -> "${linkName}"`);
+      }
+      symlinkSync(linkName, path);
+    } else if (type === "0" || type === "\0") {
+      writeFileSync(path, data);
+      chmodSync(path, mode & 0o777);
+    }
+  }
+}
