@@ -1,0 +1,300 @@
+/**
+ * The full-stack packer: `pbundle pack --config FILE [--build]` turns a project
+ * described by a pack file (auroraview's pbundle.pack.toml / auroraview.pack.toml)
+ * into an AppBundle whose runtime hosts the app in-process, and `pbundle dev`
+ * runs the same project from its source tree with the same host.
+ *
+ * @module
+ */
+
+import { cpSync, existsSync, mkdtempSync, renameSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join, resolve } from "node:path";
+import process from "node:process";
+import { InputError } from "../../errors.ts";
+import { pack, type PackOptions, type PackResult } from "../appdir.ts";
+import type { FullstackDocument, PythonStrategy } from "../../runtime/fullstack/document.ts";
+import { type Frontend, runFullstack } from "../../runtime/fullstack/host.ts";
+import { type PackConfig, readPackConfig } from "./config.ts";
+import { type FullstackPlan, planFullstack } from "./plan_fullstack.ts";
+import {
+  collectResources,
+  pbundleCacheDir,
+  pipInstall,
+  runCommand,
+  SUPPORT_SOURCE_DIR,
+  writeFullstackAppDir,
+  type WriteFullstackResult,
+} from "./write_fullstack_app_dir.ts";
+
+export { ConfigError, PACK_CONFIG_NAMES, parsePackConfig, readPackConfig } from "./config.ts";
+export type { CollectRule, PackConfig } from "./config.ts";
+export { planFullstack } from "./plan_fullstack.ts";
+export type { FullstackPlan, PlanFullstackOptions } from "./plan_fullstack.ts";
+export { writeFullstackAppDir } from "./write_fullstack_app_dir.ts";
+export type { WriteFullstackOptions, WriteFullstackResult } from "./write_fullstack_app_dir.ts";
+
+/** Options for {@linkcode packFullstack}. */
+export interface PackFullstackOptions {
+  /** --config: the pack file, or a directory holding pbundle.pack.toml or auroraview.pack.toml. */
+  config: string;
+  /**
+   * --build: run [build] before (and after) commands.
+   * @default false
+   */
+  build?: boolean;
+  /**
+   * -o: the bundle (or, for portable, the directory) to write.
+   * @default {"[build] out_dir/NAME-VERSION.AppBundle"}
+   */
+  output?: string;
+  /** --runtime: the runtime ELF; default: pack()'s cached runtime. */
+  runtime?: string;
+  /** --strategy: overrides [python] strategy. */
+  strategy?: PythonStrategy;
+  /**
+   * -c: compression (ALGO[:LEVEL]).
+   * @default {"zstd:15 with [build] release = true, zstd:3 otherwise"}
+   */
+  compression?: string;
+  /** Also keep the built AppDir here (for inspection). */
+  keepAppDir?: string;
+  /**
+   * Reuse pip installs cached by requirement list, Python version and platform.
+   * @default true
+   */
+  pipCache?: boolean;
+  /** pbundle's cache directory. @default {"$XDG_CACHE_HOME/pbundle"} */
+  cacheDir?: string;
+  /** The environment for commands and pip. @default process.env */
+  env?: Record<string, string>;
+  /** Progress lines ([debug] verbose shows them on stderr by default). */
+  log?: (line: string) => void;
+  /** Warnings from pack(). */
+  onWarning?: (message: string) => void;
+  /** Further pack() options (static tools, run behavior...). */
+  packOptions?: Partial<PackOptions>;
+}
+
+/** What {@linkcode packFullstack} wrote. */
+export interface PackFullstackResult {
+  /** The bundle or directory written. */
+  output: string;
+  /** "bundle" or "directory" (portable). */
+  outputKind: "bundle" | "directory";
+  /** The AppBundleID. */
+  appBundleId: string;
+  /** The strategy. */
+  strategy: PythonStrategy;
+  /** pack()'s result, for bundles. */
+  pack: PackResult | null;
+  /** What the AppDir writer did. */
+  appDir: WriteFullstackResult;
+}
+
+/**
+ * Packs a full-stack project into an AppBundle (or, with the portable
+ * strategy, a directory). Full-stack bundles extract into a persistent cache
+ * under the user's cache directory (run behavior 1 with a fixed work
+ * directory), reused on the next launch.
+ *
+ * @param options The pack file and overrides.
+ * @returns What was written.
+ * @throws {ConfigError} For a bad pack file.
+ * @throws {InputError} When a command, pip, the runtime or the output fails.
+ * @example Pack the example
+ * ```ts ignore
+ * import { packFullstack } from "@pbundle/pbundle";
+ * const result = await packFullstack({ config: "examples/fullstack", output: "/tmp/app.AppBundle" });
+ * console.log(result.output);
+ * ```
+ */
+export async function packFullstack(options: PackFullstackOptions): Promise<PackFullstackResult> {
+  const config = readPackConfig(options.config);
+  const plan = planFullstack(config, {
+    ...(options.strategy ? { strategy: options.strategy } : {}),
+    ...(options.build !== undefined ? { build: options.build } : {}),
+    ...(options.output ? { output: resolve(options.output) } : {}),
+  });
+  const env = options.env ?? (process.env as Record<string, string>);
+  const log = options.log ?? defaultLog(config);
+  const output = resolve(plan.output);
+  if (!existsSync(dirname(output))) {
+    throw new InputError(
+      `Cannot write "${output}": the directory "${dirname(output)}" does not exist`,
+    );
+  }
+  const work = mkdtempSync(join(dirname(output), `.${basename(output)}.work-`));
+  try {
+    const appDir = join(work, "AppDir");
+    const written = await writeFullstackAppDir(plan, appDir, {
+      env,
+      log,
+      ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+      ...(options.pipCache !== undefined ? { pipCache: options.pipCache } : {}),
+    });
+    if (options.keepAppDir) {
+      rmSync(options.keepAppDir, { recursive: true, force: true });
+      copyDir(appDir, options.keepAppDir);
+    }
+    let packed: PackResult | null = null;
+    if (plan.outputKind === "directory") {
+      rmSync(output, { recursive: true, force: true });
+      renameSync(appDir, output);
+    } else {
+      packed = await pack({
+        appDir,
+        appBundleId: plan.appBundleId,
+        output,
+        runBehavior: 1,
+        disableRandomWorkDir: true,
+        compression: options.compression ?? (config.build.release ? "zstd:15" : "zstd:3"),
+        appimageCompat: config.bundle.platform.linux.appimage,
+        ...(options.runtime ? { runtime: options.runtime } : {}),
+        ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+        ...(options.packOptions ?? {}),
+      });
+    }
+    for (const command of plan.afterCommands) {
+      runCommand(command, config.dir, { ...env, PBUNDLE_OUTPUT: output }, log);
+    }
+    return {
+      output,
+      outputKind: plan.outputKind,
+      appBundleId: plan.appBundleId,
+      strategy: plan.strategy,
+      pack: packed,
+      appDir: written,
+    };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Builds only the AppDir of a project (no bundle): for tests, inspection and
+ * the portable strategy.
+ *
+ * @param configPath The pack file.
+ * @param appDir The AppDir to write.
+ * @param options Strategy override and writer options.
+ * @returns The plan and what was written.
+ */
+export async function buildFullstackAppDir(
+  configPath: string,
+  appDir: string,
+  options: {
+    strategy?: PythonStrategy;
+    build?: boolean;
+    env?: Record<string, string>;
+    log?: (line: string) => void;
+    cacheDir?: string;
+  } = {},
+): Promise<{ plan: FullstackPlan; written: WriteFullstackResult }> {
+  const config = readPackConfig(configPath);
+  const plan = planFullstack(config, {
+    ...(options.strategy ? { strategy: options.strategy } : {}),
+    ...(options.build !== undefined ? { build: options.build } : {}),
+  });
+  const written = await writeFullstackAppDir(plan, appDir, {
+    ...(options.env ? { env: options.env } : {}),
+    log: options.log ?? defaultLog(config),
+    ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+  });
+  return { plan, written };
+}
+
+/** Options for {@linkcode runDev}. */
+export interface RunDevOptions {
+  /** The pack file or its directory. */
+  config: string;
+  /** Arguments passed to the backend. */
+  args?: string[];
+  /** The environment. @default process.env */
+  env?: Record<string, string>;
+  /** The frontend; default as for bundles (PBUNDLE_FRONTEND, else stdio). */
+  frontend?: Frontend;
+  /** pbundle's cache directory (pip installs). */
+  cacheDir?: string;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+/**
+ * `pbundle dev`: runs a project from its source tree with the same host as a
+ * bundle. The code is imported from the include paths in place, packages come
+ * from a pip install cached under pbundle's cache directory, resources are
+ * collected into a temporary directory, and AURORAVIEW_PACKED is not set.
+ *
+ * @param options The pack file, arguments, frontend.
+ * @returns The exit status.
+ */
+export async function runDev(options: RunDevOptions): Promise<number> {
+  const config = readPackConfig(options.config);
+  const env = options.env ?? (process.env as Record<string, string>);
+  const log = options.log ?? defaultLog(config);
+  const root = mkdtempSync(join(tmpdir(), `pbundle-dev-${config.package.name}-`));
+  try {
+    for (const command of config.hooks.beforeCollect) runCommand(command, config.dir, env, log);
+    collectResources(config, root, log);
+    const doc = devDocument(config);
+    doc.resources = join(root, "resources");
+    if (doc.python && config.python.packages.length > 0) {
+      const site = join(root, "site-packages");
+      pipInstall(config.python.packages, config.python.version, site, {
+        env,
+        cacheDir: options.cacheDir ?? pbundleCacheDir(env),
+        log,
+        useCache: true,
+      });
+      doc.python.sitePackages = site;
+    }
+    return await runFullstack(
+      { appDir: config.dir, env, args: options.args ?? [], runtimeInfo: {} },
+      {
+        document: doc,
+        supportDir: SUPPORT_SOURCE_DIR,
+        ...(options.frontend ? { frontend: options.frontend } : {}),
+      },
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The document `pbundle dev` hosts: the plan's document with source paths.
+ *
+ * @param config The configuration.
+ * @returns The document (absolute paths, packed = false).
+ */
+export function devDocument(config: PackConfig): FullstackDocument {
+  const doc = planFullstack(config, { strategy: "system" }).document;
+  doc.packed = false;
+  doc.frontend = config.app.frontendPath;
+  if (doc.python) {
+    const entry = config.python.entryPoint;
+    let codeDir = config.python.includePaths[0] ?? config.dir;
+    if ("file" in entry) {
+      codeDir = config.python.includePaths.find((p) => existsSync(join(p, entry.file))) ?? codeDir;
+    }
+    doc.python.entry = entry;
+    doc.python.codeDir = codeDir;
+    doc.python.extraPaths = config.python.includePaths;
+    doc.python.sitePackages = join(codeDir, ".pbundle-no-site-packages");
+    doc.python.binDir = join(codeDir, "bin");
+    doc.python.optimize = config.python.optimize;
+    doc.python.strategy = config.python.strategy;
+  }
+  return doc;
+}
+
+function defaultLog(config: PackConfig): (line: string) => void {
+  return (line) => {
+    if (config.debug.verbose || /^warning/.test(line)) process.stderr.write(`pbundle: ${line}\n`);
+  };
+}
+
+function copyDir(from: string, to: string): void {
+  cpSync(from, to, { recursive: true, verbatimSymlinks: true });
+}
