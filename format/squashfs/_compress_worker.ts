@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { compressBlock, type CompressionName } from "./_compress.ts";
+import { compressBlock, type CompressionName } from "./compressors.ts";
 
 interface Job {
   id: number;

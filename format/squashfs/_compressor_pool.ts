@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { compressBlock, type CompressionName } from "./_compress.ts";
+import { compressBlock, type CompressionName } from "./compressors.ts";
 
 /** A compressed block, or the original when compression did not shrink it. */
 export interface CompressedBlock {

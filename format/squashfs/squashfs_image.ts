@@ -14,7 +14,7 @@ import { Buffer } from "node:buffer";
 import { spawnSync } from "node:child_process";
 import picomatch from "picomatch";
 import { FormatError, InputError } from "../../errors.ts";
-import { getDecompressor, missingDecompressorHint } from "./_compress.ts";
+import { getDecompressor, missingDecompressorHint } from "./compressors.ts";
 import { rawFs } from "./_raw_fs.ts";
 import { readSuperblock, readU64, type Superblock } from "./read_superblock.ts";
 import * as C from "./squashfs_constants.ts";

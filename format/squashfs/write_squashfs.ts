@@ -15,7 +15,7 @@
 import * as fs from "node:fs";
 import { createHash } from "node:crypto";
 import { InputError } from "../../errors.ts";
-import { compressBlock, compressionId, type CompressionName } from "./_compress.ts";
+import { compressBlock, compressionId, type CompressionName } from "./compressors.ts";
 import { type CompressedBlock, CompressorPool } from "./_compressor_pool.ts";
 import {
   type HostPath,
@@ -74,6 +74,13 @@ export interface WriteSquashfsOptions {
    * @default {navigator.hardwareConcurrency}
    */
   workers?: number;
+  /**
+   * Compress the inode, directory, fragment, id and xattr tables. false stores
+   * them uncompressed (as mksquashfs -noI -noX), which makes images easy to
+   * inspect and to damage on purpose in tests.
+   * @default {true}
+   */
+  compressMetadata?: boolean;
   /** Called as file data is read: bytes done and total regular-file bytes. */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
   /** Called with a message for anything skipped (e.g. an xattr namespace squashfs cannot store). */
@@ -445,7 +452,10 @@ export async function writeSquashfs(
     pool.close();
 
     // ---- 4. Inodes and directories. ----
-    const metaCompress = (bytes: Uint8Array) => compressBlock(compression, level, bytes);
+    const compressMetadata = options.compressMetadata ?? true;
+    const metaCompress = compressMetadata
+      ? (bytes: Uint8Array) => compressBlock(compression, level, bytes)
+      : (bytes: Uint8Array) => bytes;
     const inodes = new MetadataWriter(metaCompress);
     const dirs = new MetadataWriter(metaCompress);
     const ids: number[] = [];
@@ -757,6 +767,7 @@ export async function writeSquashfs(
     let flags = C.SQUASHFS_DUPLICATE | C.SQUASHFS_ALWAYS_FRAG;
     if (xattrIds.length === 0) flags |= C.SQUASHFS_NO_XATTR;
     if (withOptions) flags |= C.SQUASHFS_COMP_OPT;
+    if (!compressMetadata) flags |= C.SQUASHFS_NOI | C.SQUASHFS_NOX | C.SQUASHFS_NOID;
     v.setUint32(C.SB_MAGIC_OFFSET, C.SQUASHFS_MAGIC, true);
     v.setUint32(C.SB_INODE_COUNT_OFFSET, inodeCount, true);
     v.setUint32(C.SB_MKFS_TIME_OFFSET, opt.mtime, true);
