@@ -98,8 +98,12 @@ export async function readBundle(path: string): Promise<BundleInfo> {
     throw new InputError(`Cannot open "${path}": ${describeFsError(error)}`);
   }
   try {
-    const { size: fileSize } = await handle.stat();
-    const layout = await readElfLayout(handle, fileSize);
+    const stats = await handle.stat();
+    if (!stats.isFile()) {
+      throw new InputError(`Cannot read "${path}" as an AppBundle: it is not a file`);
+    }
+    const fileSize = stats.size;
+    const layout = await naming(path, readElfLayout(handle, fileSize));
     const find = (name: string) => layout.sections.find((s) => s.name === name && s.size > 0);
     const infoSection = find(RUNTIME_INFO_SECTION);
     if (!infoSection) {
@@ -108,8 +112,11 @@ export async function readBundle(path: string): Promise<BundleInfo> {
         `Cannot read "${path}" as an AppBundle: it has no ${RUNTIME_INFO_SECTION} section`,
       );
     }
-    const { info, encoding } = decodeRuntimeInfo(
-      await readExactly(handle, infoSection.offset, infoSection.size, RUNTIME_INFO_SECTION),
+    const { info, encoding } = await naming(
+      path,
+      readExactly(handle, infoSection.offset, infoSection.size, RUNTIME_INFO_SECTION).then(
+        decodeRuntimeInfo,
+      ),
     );
     const imageOffset = layout.end;
     const imageSize = fileSize - imageOffset;
@@ -138,6 +145,27 @@ export async function readBundle(path: string): Promise<BundleInfo> {
     return bundle;
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Awaits `work`, adding the file's path to a FormatError from a reader that
+ * does not know it: "Cannot read ELF header: …" becomes
+ * "Cannot read ELF header in "bundle": …".
+ */
+async function naming<T>(path: string, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (!(error instanceof FormatError) || error.message.includes(`"${path}"`)) throw error;
+    const bare = error.offset === undefined
+      ? error.message
+      : error.message.slice(0, error.message.lastIndexOf(" (at byte 0x"));
+    const colon = bare.indexOf(": ");
+    const message = colon < 0
+      ? `${bare} in "${path}"`
+      : `${bare.slice(0, colon)} in "${path}"${bare.slice(colon)}`;
+    throw new FormatError(error.format, message, error.offset);
   }
 }
 
@@ -269,7 +297,7 @@ export async function assembleBundle(
     let imageOffset: number;
     try {
       const { size } = await handle.stat();
-      const layout = await readElfLayout(handle, size);
+      const layout = await naming(options.runtime, readElfLayout(handle, size));
       if (layout.sections.some((s) => s.name === RUNTIME_INFO_SECTION)) {
         throw new FormatError(
           "ELF",
