@@ -22,6 +22,7 @@ import { readBundle, verifyBundle } from "./format/bundle.ts";
 import { extractImage } from "./image/extract_image.ts";
 import { pack, parseRuntimeInfoEntries } from "./packers/appdir.ts";
 import { collectStaticTools } from "./packers/collect_static_tools.ts";
+import { buildRuntime, hostTarget } from "./runtime/build/build_runtime.ts";
 
 type FlagSpec = NonNullable<Parameters<typeof parseArgs>[0]>["options"] & object;
 
@@ -32,12 +33,13 @@ Commands:
   inspect   Show a bundle's runtime info, sections and image
   verify    Recompute a bundle's image hash and compare it
   extract   Extract a bundle's image into a directory
+  runtime   Build the runtime that heads every bundle (pbundle runtime build)
 
 Options:
   -h, --help      Show help (also: pbundle <command> --help)
   -V, --version   Show pbundle's version and the format version it writes`;
 
-const PACK_USAGE = `Usage: pbundle pack -a APPDIR -i APPBUNDLE_ID --runtime FILE [options]
+const PACK_USAGE = `Usage: pbundle pack -a APPDIR -i APPBUNDLE_ID [options]
 
   -a, --add-appdir DIR            the AppDir to pack (must hold an executable AppRun)
   -i, --appbundle-id ID           name-date-maintainer, name#repo[:version] or name#repo[:version]@date
@@ -45,6 +47,7 @@ const PACK_USAGE = `Usage: pbundle pack -a APPDIR -i APPBUNDLE_ID --runtime FILE
   -c, --compression ALGO[:LEVEL]  zstd (default, level 15), gzip, xz, lz4 or lzo
   -j, --filesystem TYPE           squashfs (default) or dwarfs; inferred from *.dwfs.AppBundle
       --runtime FILE              the runtime ELF to put at the head of the bundle
+                                  (default: the cached runtime, built when missing)
       --static-tools-dir DIR      take the static tools from DIR instead of PATH
   -t, --no-static-tools           add no .pbundle_static_tools section
       --prefer-tools-in-path      the runtime uses tools on PATH before the bundled ones
@@ -149,10 +152,10 @@ async function runPack(args: string[], io: CliIo): Promise<number> {
     );
   }
   for (
-    const [flag, value] of [["--add-appdir", values["add-appdir"]], [
-      "--appbundle-id",
-      values["appbundle-id"],
-    ], ["--runtime", values.runtime]] as const
+    const [flag, value] of [
+      ["--add-appdir", values["add-appdir"]],
+      ["--appbundle-id", values["appbundle-id"]],
+    ] as const
   ) {
     if (value === undefined) {
       throw new UsageError(`Cannot pack: ${flag} is required`, "see pbundle pack --help");
@@ -171,10 +174,11 @@ async function runPack(args: string[], io: CliIo): Promise<number> {
   const options: Parameters<typeof pack>[0] = {
     appDir: values["add-appdir"]!,
     appBundleId: values["appbundle-id"]!,
-    runtime: values.runtime!,
     progress: io.isTerminal && !values.json,
     onWarning: (message) => io.err(`pbundle: warning: ${message}\n`),
   };
+  if (values.runtime !== undefined) options.runtime = values.runtime;
+  else options.onRuntimeLog = (line) => io.err(`pbundle: ${line}\n`);
   if (values["output-to"] !== undefined) options.output = values["output-to"];
   if (values.compression !== undefined) options.compression = values.compression;
   if (filesystem !== undefined) options.filesystem = filesystem;
@@ -319,6 +323,53 @@ async function runExtract(args: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
+async function runRuntime(args: string[], io: CliIo): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === "--help" || sub === "-h") {
+    io.out(`${RUNTIME_USAGE}\n`);
+    return sub === undefined ? 2 : 0;
+  }
+  if (sub !== "build") {
+    throw new UsageError(
+      `Cannot run pbundle runtime: unknown subcommand "${sub}"`,
+      nearest(sub, ["build"]) ? "did you mean build?" : "see pbundle runtime --help",
+    );
+  }
+  const { values } = parseFlags("runtime build", rest, {
+    engine: { type: "string" },
+    target: { type: "string" },
+    "embed-tools": { type: "string" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, false);
+  if (values.help) {
+    io.out(`${RUNTIME_USAGE}\n`);
+    return 0;
+  }
+  const engine = values.engine ?? "auto";
+  if (engine !== "auto" && engine !== "deno" && engine !== "node") {
+    const guess = nearest(engine, ["auto", "deno", "node"]);
+    throw new UsageError(
+      `Cannot build a runtime with engine "${engine}": expected deno, node or auto`,
+      guess ? `did you mean ${guess}?` : undefined,
+    );
+  }
+  const target = values.target ?? hostTarget();
+  if (target !== "x86_64" && target !== "aarch64") {
+    throw new UsageError(`Cannot build a runtime for "${target}": expected x86_64 or aarch64`);
+  }
+  const options: Parameters<typeof buildRuntime>[0] = {
+    engine,
+    target,
+    log: (line) => io.err(`pbundle: ${line}\n`),
+  };
+  if (values["embed-tools"] !== undefined) options.embedToolsDir = values["embed-tools"];
+  const built = await buildRuntime(options);
+  if (values.json) io.out(`${JSON.stringify(built, null, 2)}\n`);
+  else io.out(`${built.path}\n`);
+  return 0;
+}
+
 function onePositional(command: string, positionals: string[], name: string): string {
   if (positionals.length !== 1) {
     throw new UsageError(
@@ -335,8 +386,20 @@ function formatSize(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
+const RUNTIME_USAGE = `Usage: pbundle runtime build [options]
+
+Builds the runtime ELF that heads every bundle and caches it under
+$XDG_CACHE_HOME/pbundle/runtimes (or ~/.cache/pbundle/runtimes); prints its path.
+
+      --engine deno|node|auto   deno compile (needs DENORT_BIN) or a Node single executable
+                                application; auto (default) uses deno when DENORT_BIN is set
+      --target x86_64|aarch64   the CPU to build for (default: this machine's)
+      --embed-tools DIR         build the static tools in DIR into the runtime (embed edition)
+      --json                    print the result as JSON`;
+
 const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> = {
   pack: runPack,
+  runtime: runRuntime,
   inspect: runInspect,
   verify: runVerify,
   extract: runExtract,

@@ -19,6 +19,7 @@ import { outputNameFromId, parseAppBundleId } from "./appbundle_id.ts";
 import { collectStaticTools } from "./collect_static_tools.ts";
 import { makeImageWithTool, parseCompression } from "./make_image.ts";
 import type { Compression } from "./make_image.ts";
+import { cachedRuntime } from "../runtime/build/build_runtime.ts";
 
 /** Options of {@linkcode pack}, one per pelf flag. */
 export interface PackOptions {
@@ -41,8 +42,13 @@ export interface PackOptions {
    * @default {"squashfs"}
    */
   filesystem?: FilesystemType;
-  /** --runtime: the runtime ELF to put at the head of the bundle. */
-  runtime: string;
+  /**
+   * --runtime: the runtime ELF to put at the head of the bundle.
+   * @default {the cached runtime for this machine, built when missing (`pbundle runtime build`)}
+   */
+  runtime?: string;
+  /** Called with one line per step of building the runtime, when one is built. */
+  onRuntimeLog?: (line: string) => void;
   /** --static-tools-dir: take the static tools from this directory instead of PATH. */
   staticToolsDir?: string;
   /**
@@ -268,7 +274,12 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   }
   const compression: Compression = parseCompression(options.compression ?? "zstd");
   await checkOutputDir(output);
-  await checkRuntime(options.runtime);
+  let runtime = options.runtime;
+  if (runtime === undefined) {
+    const built = await cachedRuntime(options.onRuntimeLog ? { log: options.onRuntimeLog } : {});
+    runtime = built.path;
+  }
+  await checkRuntime(runtime);
   const sections: NewSection[] = [];
   for (const file of options.elfSections ?? []) {
     if (!file.endsWith(".elfS")) {
@@ -337,7 +348,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     }
     allSections.push(...sections);
     const { imageOffset, size } = await assembleBundle({
-      runtime: options.runtime,
+      runtime,
       sections: allSections,
       image,
       output,
