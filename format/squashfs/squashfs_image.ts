@@ -195,7 +195,7 @@ export class SquashfsImage {
   #fragmentIndex: number[] | undefined;
   #fragmentCache: { index: number; data: Uint8Array } | undefined;
   #dirEnd: number;
-  #inodeTableLimit: number;
+  #inodeBlocks: number[] | undefined;
   #xattr: { kvStart: number; count: number; index: number[] } | undefined | null = null;
 
   private constructor(fd: number, base: number, sb: Superblock) {
@@ -213,9 +213,6 @@ export class SquashfsImage {
     }
     this.#decompress = decompress;
     this.#dirEnd = sb.bytesUsed;
-    // The block list of one file must fit in the inode table, uncompressed.
-    this.#inodeTableLimit = Math.ceil((sb.directoryTableStart - sb.inodeTableStart) / 3) *
-      C.SQUASHFS_METADATA_SIZE;
   }
 
   /**
@@ -613,13 +610,41 @@ export class SquashfsImage {
       inode.listPos = r.pos;
       inode.listOffset = r.offset;
       const count = this.#blockCount(inode);
-      if (count * 4 > this.#inodeTableLimit) {
+      if (
+        count * 4 > C.SQUASHFS_METADATA_SIZE - r.offset &&
+        count * 4 > this.#inodeTableRoom(r.pos, r.offset)
+      ) {
         throw err(
           `Cannot read ${what}: a file of ${inode.size} bytes needs ${count} block sizes, more than the inode table can hold`,
         );
       }
     }
     return inode;
+  }
+
+  /** Uncompressed bytes the inode table can still hold from (pos, offset): its blocks times 8 KiB. */
+  #inodeTableRoom(pos: number, offset: number): number {
+    if (this.#inodeBlocks === undefined) {
+      const starts: number[] = [];
+      const end = this.#sb.directoryTableStart;
+      for (let at = this.#sb.inodeTableStart; at < end;) {
+        starts.push(at);
+        const header = this.#readAt(at, C.SQUASHFS_METADATA_HEADER_SIZE, "inode table")
+          .readUInt16LE(0);
+        at += C.SQUASHFS_METADATA_HEADER_SIZE + (header & ~C.SQUASHFS_COMPRESSED_BIT);
+        if ((header & ~C.SQUASHFS_COMPRESSED_BIT) === 0) break;
+      }
+      this.#inodeBlocks = starts;
+    }
+    const blocks = this.#inodeBlocks;
+    let lo = 0;
+    let hi = blocks.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (blocks[mid]! < pos) lo = mid + 1;
+      else hi = mid;
+    }
+    return (blocks.length - lo) * C.SQUASHFS_METADATA_SIZE - offset;
   }
 
   #blockCount(inode: Inode): number {
