@@ -16,6 +16,7 @@ import { pack, type PackOptions, type PackResult } from "../appdir.ts";
 import type { FullstackDocument, PythonStrategy } from "../../runtime/fullstack/document.ts";
 import { type Frontend, runFullstack } from "../../runtime/fullstack/host.ts";
 import { type PackConfig, readPackConfig } from "./config.ts";
+import { devDocument } from "./dev_document.ts";
 import { type FullstackPlan, planFullstack } from "./plan_fullstack.ts";
 import {
   collectResources,
@@ -30,6 +31,7 @@ import {
 export { ConfigError, PACK_CONFIG_NAMES, parsePackConfig, readPackConfig } from "./config.ts";
 export type { CollectRule, PackConfig } from "./config.ts";
 export { planFullstack } from "./plan_fullstack.ts";
+export { devDocument } from "./dev_document.ts";
 export type { FullstackPlan, PlanFullstackOptions } from "./plan_fullstack.ts";
 export { writeFullstackAppDir } from "./write_fullstack_app_dir.ts";
 export type { WriteFullstackOptions, WriteFullstackResult } from "./write_fullstack_app_dir.ts";
@@ -260,33 +262,6 @@ export async function runDev(options: RunDevOptions): Promise<number> {
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
-}
-
-/**
- * The document `pbundle dev` hosts: the plan's document with source paths.
- *
- * @param config The configuration.
- * @returns The document (absolute paths, packed = false).
- */
-export function devDocument(config: PackConfig): FullstackDocument {
-  const doc = planFullstack(config, { strategy: "system" }).document;
-  doc.packed = false;
-  doc.frontend = config.app.frontendPath;
-  if (doc.python) {
-    const entry = config.python.entryPoint;
-    let codeDir = config.python.includePaths[0] ?? config.dir;
-    if ("file" in entry) {
-      codeDir = config.python.includePaths.find((p) => existsSync(join(p, entry.file))) ?? codeDir;
-    }
-    doc.python.entry = entry;
-    doc.python.codeDir = codeDir;
-    doc.python.extraPaths = config.python.includePaths;
-    doc.python.sitePackages = join(codeDir, ".pbundle-no-site-packages");
-    doc.python.binDir = join(codeDir, "bin");
-    doc.python.optimize = config.python.optimize;
-    doc.python.strategy = config.python.strategy;
-  }
-  return doc;
 }
 
 function defaultLog(config: PackConfig): (line: string) => void {

@@ -9,7 +9,11 @@ if __name__ == "__main__":
     try:
         status = _bootstrap(sys.argv[1:])
     except SystemExit as exit_:
-        status = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        if isinstance(exit_.code, int) or exit_.code is None:
+            status = exit_.code or 0
+        else:
+            sys.stderr.write(f"{exit_.code}\n")
+            status = 1
     except BaseException:  # noqa: BLE001 - report and exit with a status the host shows
         import traceback
 

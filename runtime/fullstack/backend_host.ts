@@ -109,6 +109,7 @@ interface Pending {
 const NEWLINE = 0x0a;
 const MAX_BACKOFF_MS = 5000;
 const STDERR_TAIL_LINES = 20;
+const STDERR_SETTLE_MS = 100;
 
 /**
  * Runs a Python backend and calls it. Events the backend emits, and the host's
@@ -350,8 +351,15 @@ export class BackendHost {
     });
     child.stdin!.on("error", () => {/* EPIPE after an exit; the exit handler reports it */});
     this.#readLines(child.stdout!, (line) => this.#onStdoutLine(line));
+    const stderrEnded = new Promise<void>((resolve) => child.stderr!.once("end", resolve));
     this.#readLines(child.stderr!, (line) => this.#onStderrLine(line));
-    child.once("exit", (code, signal) => this.#onExit(child, generation, code, signal));
+    child.once("exit", (code, signal) => {
+      // Let the last lines of stderr arrive (they name the cause of a crash);
+      // a grandchild holding the pipe open must not delay the restart for long.
+      void Promise.race([stderrEnded, sleep(STDERR_SETTLE_MS)]).then(() =>
+        this.#onExit(child, generation, code, signal)
+      );
+    });
     for (const line of this.#queue.splice(0)) child.stdin!.write(line);
     if (this.#stableTimer) clearTimeout(this.#stableTimer);
     this.#stableTimer = setTimeout(() => {
