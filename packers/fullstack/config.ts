@@ -655,8 +655,8 @@ function normalize(raw: Raw, file: string): PackConfig {
       shortDescription: s(bundle, "short_description", s(pkg, "description", "")),
       platform: {
         linux: { categories: a(linux, "categories", []), appimage: b(linux, "appimage", false) },
-        windows: tableOf(raw, "bundle", "platform", "windows"),
-        macos: tableOf(raw, "bundle", "platform", "macos"),
+        windows: { ...tableOf(raw, "bundle", "platform", "windows") },
+        macos: { ...tableOf(raw, "bundle", "platform", "macos") },
       },
     },
     python: {
@@ -693,7 +693,7 @@ function normalize(raw: Raw, file: string): PackConfig {
       outDir: at(s(build, "out_dir", ".")),
       release: b(build, "release", true),
     },
-    runtime: { env: (tableOf(raw, "runtime")["env"] as Record<string, string> | undefined) ?? {} },
+    runtime: { env: { ...(tableOf(raw, "runtime")["env"] as Record<string, string> | undefined) } },
     hooks: {
       beforeCollect: a(hooks, "before_collect", []),
       afterPack: a(hooks, "after_pack", []),

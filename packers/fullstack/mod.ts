@@ -13,7 +13,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import process from "node:process";
 import { InputError } from "../../errors.ts";
 import { pack, type PackOptions, type PackResult } from "../appdir.ts";
-import type { FullstackDocument, PythonStrategy } from "../../runtime/fullstack/document.ts";
+import type { PythonStrategy } from "../../runtime/fullstack/document.ts";
 import { type Frontend, runFullstack } from "../../runtime/fullstack/host.ts";
 import { type PackConfig, readPackConfig } from "./config.ts";
 import { devDocument } from "./dev_document.ts";

@@ -77,6 +77,8 @@ def info() -> dict:
         "sys_path": sys.path,
         "cwd": os.getcwd(),
         "argv": sys.argv[1:],
+        "docstrings": list_samples.__doc__ is not None,
+        "main_source_shipped": os.path.exists(os.path.splitext(__file__)[0] + ".py"),
     }
 
 
