@@ -1058,16 +1058,11 @@ export class SquashfsImage {
    * @throws {FormatError} Naming the entry, when the image is damaged.
    * @throws {InputError} When `dest` cannot be written.
    */
-  extract(dest: string, options: ExtractOptions = {}): Promise<void> {
-    try {
-      this.#extract(dest, options);
-      return Promise.resolve();
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  async extract(dest: string, options: ExtractOptions = {}): Promise<void> {
+    await this.#extract(dest, options);
   }
 
-  #extract(dest: string, options: ExtractOptions): void {
+  async #extract(dest: string, options: ExtractOptions): Promise<void> {
     const warn = options.onWarning ?? (() => {});
     const matcher = options.patterns && options.patterns.length > 0
       ? picomatch(options.patterns, { dot: true })
@@ -1078,6 +1073,13 @@ export class SquashfsImage {
     fs.mkdirSync(dest, { recursive: true });
     const root = this.#root();
     const links = new Map<bigint, OutPath>();
+    interface FileJob {
+      out: OutPath;
+      inode: Inode;
+      path: string;
+    }
+    const fileJobs: FileJob[] = [];
+    const linkJobs: { existing: OutPath; out: OutPath }[] = [];
     const seen = new Set<bigint>([this.#sb.rootInodeRef]);
     let xattrWarned = false;
     interface PendingDir {
@@ -1146,23 +1148,14 @@ export class SquashfsImage {
         ensure(dir);
         const linked = links.get(e.ref);
         if (linked !== undefined) {
-          out.link(linked, childOut);
+          linkJobs.push({ existing: linked, out: childOut });
           continue;
         }
         switch (inode.type) {
-          case C.SQUASHFS_REG_TYPE: {
-            const file = out.create(childOut);
-            try {
-              this.#forEachChunk(inode, childPath, (data, position) => {
-                if (data !== null) file.write(data, position);
-              });
-              file.finish(inode.size, inode.mode, umask, inode.mtime);
-            } catch (error) {
-              file.abort();
-              throw error;
-            }
-            break;
-          }
+          case C.SQUASHFS_REG_TYPE:
+            fileJobs.push({ out: childOut, inode, path: childPath });
+            if (inode.nlink > 1) links.set(e.ref, childOut);
+            continue;
           case C.SQUASHFS_SYMLINK_TYPE:
             out.symlink(inode.target!, childOut);
             break;
@@ -1188,6 +1181,65 @@ export class SquashfsImage {
     };
     const top: PendingDir = { out: dest, inode: root, parent: undefined, created: true, path: "" };
     walk(top, false);
+
+    // Files: creating them is the slow part (open(2) with O_CREAT), so several
+    // opens run at once on the engine's I/O threads; data is decompressed and
+    // written here, one file at a time, so memory stays near one block per file.
+    const writeFile = (fd: number, job: FileJob) => {
+      let end = 0;
+      this.#forEachChunk(job.inode, job.path, (data, position) => {
+        if (data === null) return;
+        let done = 0;
+        while (done < data.length) {
+          done += fs.writeSync(fd, data, done, data.length - done, position + done);
+        }
+        end = position + data.length;
+      });
+      if (end !== job.inode.size) fs.ftruncateSync(fd, job.inode.size);
+      if (!plainMode(job.inode.mode)) fs.fchmodSync(fd, job.inode.mode);
+      fs.futimesSync(fd, job.inode.mtime, job.inode.mtime);
+    };
+    const plainMode = (mode: number) => mode <= 0o777 && (mode & umask) === 0;
+    const runJob = async (job: FileJob) => {
+      if (typeof job.out !== "string") {
+        const file = out.create(job.out);
+        try {
+          this.#forEachChunk(job.inode, job.path, (data, position) => {
+            if (data !== null) file.write(data, position);
+          });
+          file.finish(job.inode.size, job.inode.mode, umask, job.inode.mtime);
+        } catch (error) {
+          file.abort();
+          throw error;
+        }
+      } else {
+        const mode = plainMode(job.inode.mode) ? job.inode.mode : 0o600;
+        const fd = await openExclusive(job.out, mode).catch((error) => {
+          if ((error as { code?: string }).code !== "EEXIST") throw error;
+          out.clear(job.out);
+          return openExclusive(job.out as string, mode);
+        });
+        try {
+          writeFile(fd, job);
+        } finally {
+          fs.closeSync(fd);
+        }
+      }
+      applyXattrs(job.out, job.inode, job.path);
+    };
+    const window = new Set<Promise<void>>();
+    let failure: unknown;
+    for (const job of fileJobs) {
+      if (failure !== undefined) break;
+      const p: Promise<void> = runJob(job).catch((error) => {
+        failure ??= error;
+      }).finally(() => window.delete(p));
+      window.add(p);
+      if (window.size >= EXTRACT_OPENS_IN_FLIGHT) await Promise.race(window);
+    }
+    await Promise.all(window);
+    if (failure !== undefined) throw failure;
+    for (const job of linkJobs) out.link(job.existing, job.out);
     for (let i = fixups.length - 1; i >= 0; i--) {
       const d = fixups[i]!;
       applyXattrs(d.out, d.inode, d.path);
@@ -1198,6 +1250,15 @@ export class SquashfsImage {
       out.finishDir(dest, root.mode, root.mtime);
     }
   }
+}
+
+/** How many files extraction opens at once. */
+const EXTRACT_OPENS_IN_FLIGHT = 8;
+
+function openExclusive(path: string, mode: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    fs.open(path, "wx", mode, (error, fd) => (error ? reject(error) : resolve(fd)));
+  });
 }
 
 /** File creation for extraction; string paths through node:fs, raw byte paths through Buffer (Node) or libc (Deno). */
@@ -1219,6 +1280,11 @@ class OutFs {
 
   #raw(p: OutPath) {
     return typeof p !== "string" && isDeno ? rawFs() : undefined;
+  }
+
+  /** Removes a non-directory in the way of a new file. */
+  clear(p: OutPath): void {
+    this.#clear(p, false);
   }
 
   #clear(p: OutPath, keepDir: boolean): boolean {
