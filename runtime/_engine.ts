@@ -8,7 +8,7 @@
  * @module
  */
 
-import { spawn } from "node:child_process";
+import type * as ChildProcess from "node:child_process";
 import { readFileSync, writeSync } from "node:fs";
 import { constants } from "node:os";
 import { createRequire } from "node:module";
@@ -21,6 +21,24 @@ const DenoNs: any = (globalThis as any).Deno;
 const nodeRequire: (id: string) => any = typeof require === "function"
   ? require
   : createRequire(import.meta.url);
+
+/**
+ * Loads a node: built-in when first needed. child_process and crypto take
+ * milliseconds to load, and a run that answers --pbundle_offset needs neither.
+ *
+ * @param id The module, e.g. "node:child_process".
+ * @returns The module.
+ */
+export function builtin<T>(id: string): T {
+  // deno-lint-ignore no-explicit-any
+  const get = (process as any).getBuiltinModule as ((id: string) => T) | undefined;
+  return get ? get(id) : nodeRequire(id);
+}
+
+/** node:child_process, loaded on first use. */
+export function childProcess(): typeof ChildProcess {
+  return builtin<typeof ChildProcess>("node:child_process");
+}
 
 /** The signals the runtime forwards to the app and answers by cleaning up. */
 export const FORWARDED_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
@@ -56,6 +74,8 @@ export function executablePath(): string {
  * @returns argv[0] and the arguments after it.
  */
 export function rawCommandLine(): { argv0: Uint8Array; args: Uint8Array[] } {
+  const encoder = new TextEncoder();
+  const decoded: string[] = engineName() === "deno" ? DenoNs.args : process.argv.slice(2);
   try {
     const bytes = readFileSync("/proc/self/cmdline");
     const parts: Uint8Array[] = [];
@@ -67,19 +87,20 @@ export function rawCommandLine(): { argv0: Uint8Array; args: Uint8Array[] } {
       }
     }
     if (start < bytes.length) parts.push(new Uint8Array(bytes.subarray(start)));
-    const [argv0, ...args] = parts;
-    if (argv0) return { argv0, args };
+    // Compiled, the command line is [argv0, ...args]; run as a script
+    // (deno run / node x.cjs) the engine's own arguments come first: the
+    // arguments are always the last ones.
+    if (parts.length > decoded.length) {
+      const args = parts.slice(parts.length - decoded.length);
+      const argv0 = parts.length === decoded.length + 1
+        ? parts[0]!
+        : encoder.encode(executablePath());
+      return { argv0, args };
+    }
   } catch { /* no /proc: fall through */ }
-  const encoder = new TextEncoder();
-  if (engineName() === "deno") {
-    return {
-      argv0: encoder.encode(DenoNs.execPath()),
-      args: (DenoNs.args as string[]).map((a) => encoder.encode(a)),
-    };
-  }
   return {
-    argv0: encoder.encode(process.argv0 ?? process.execPath),
-    args: process.argv.slice(2).map((a) => encoder.encode(a)),
+    argv0: encoder.encode(engineName() === "deno" ? DenoNs.execPath() : process.argv0),
+    args: decoded.map((a) => encoder.encode(a)),
   };
 }
 
@@ -185,7 +206,7 @@ export async function runChild(
     return { code: status.signal ? null : status.code, signal: status.signal ?? null };
   }
   return await new Promise<ChildExit>((resolve, reject) => {
-    const child = spawn(plan.file, plan.args, { env, stdio: "inherit" });
+    const child = childProcess().spawn(plan.file, plan.args, { env, stdio: "inherit" });
     child.once("error", reject);
     child.once("spawn", () => {
       options.onStart?.((signal) => {

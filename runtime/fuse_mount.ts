@@ -6,7 +6,7 @@
  * @module
  */
 
-import { spawnSync } from "node:child_process";
+import { childProcess } from "./_engine.ts";
 import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { sleepSync } from "./instance_lock.ts";
 import type { RuntimeContext } from "./runtime_context.ts";
@@ -122,7 +122,7 @@ export function mountImage(ctx: RuntimeContext, mounter: Tool, mountPoint: strin
   const args = ctx.info.FilesystemType === "dwarfs"
     ? [ctx.bundlePath, mountPoint, "-o", `offset=${offset},ro`]
     : ["-o", `offset=${offset}`, ctx.bundlePath, mountPoint];
-  const result = spawnSync(mounter.path, args, {
+  const result = childProcess().spawnSync(mounter.path, args, {
     env: { ...ctx.env, ...mounter.env },
     stdio: ["ignore", "ignore", "pipe"],
     encoding: "utf8",
@@ -149,12 +149,14 @@ export function unmount(mountPoint: string, tools?: ToolBox): boolean {
     findSystem(["fusermount3", "fusermount"]);
   const attempt = (lazy: boolean) => {
     if (fusermount) {
-      spawnSync(fusermount.path, [lazy ? "-uz" : "-u", mountPoint], {
+      childProcess().spawnSync(fusermount.path, [lazy ? "-uz" : "-u", mountPoint], {
         stdio: "ignore",
         env: { ...process.env, ...fusermount.env } as Record<string, string>,
       });
     } else {
-      spawnSync("umount", lazy ? ["-l", mountPoint] : [mountPoint], { stdio: "ignore" });
+      childProcess().spawnSync("umount", lazy ? ["-l", mountPoint] : [mountPoint], {
+        stdio: "ignore",
+      });
     }
     return !isMountPoint(mountPoint);
   };

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { spawnSync } from "node:child_process";
+import { childProcess } from "./_engine.ts";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
 import type { RuntimeContext } from "./runtime_context.ts";
@@ -39,7 +39,7 @@ export interface ImageReader {
 const MAX_SYMLINK_HOPS = 16;
 
 function run(tool: Tool, args: string[], ctx: RuntimeContext, what: string) {
-  const result = spawnSync(tool.path, args, {
+  const result = childProcess().spawnSync(tool.path, args, {
     env: { ...ctx.env, ...tool.env },
     stdio: ["ignore", "pipe", "pipe"],
     maxBuffer: 1 << 30,
@@ -235,14 +235,63 @@ function dwarfsReader(ctx: RuntimeContext, tools: ToolBox): ImageReader {
   };
 }
 
+/** The reader that uses format/squashfs's native reader (no tools needed). */
+async function nativeSquashfsReader(ctx: RuntimeContext): Promise<ImageReader> {
+  const { SquashfsImage } = await import("../format/squashfs/squashfs_image.ts");
+  const image = await SquashfsImage.open(ctx.bundlePath, ctx.bundle.imageOffset);
+  return {
+    async list(under) {
+      const entries: ImageEntry[] = [];
+      const prefix = under?.replace(/^\/+|\/+$/g, "");
+      for await (const entry of image.list()) {
+        if (prefix && entry.path !== prefix && !entry.path.startsWith(`${prefix}/`)) continue;
+        const type = entry.type === "file" || entry.type === "dir" || entry.type === "symlink"
+          ? entry.type
+          : "other";
+        entries.push(
+          entry.target === undefined
+            ? { path: entry.path, type }
+            : { path: entry.path, type, target: entry.target },
+        );
+      }
+      return entries;
+    },
+    async readFile(path) {
+      try {
+        return await image.readFile(path.replace(/^\/+/, ""));
+      } catch {
+        return undefined;
+      }
+    },
+    async extract(dest, patterns) {
+      try {
+        await image.extract(dest, patterns && patterns.length > 0 ? { patterns } : {});
+      } catch (error) {
+        throw new RuntimeError(
+          `Cannot extract the image into "${dest}": ${
+            error instanceof Error ? error.message : error
+          }`,
+        );
+      }
+    },
+  };
+}
+
 /**
- * Opens the bundle's image for reading.
+ * Opens the bundle's image for reading: the native reader for squashfs (or
+ * unsquashfs when the native reader cannot open it, e.g. a compressor it lacks),
+ * dwarfsextract for dwarfs.
  *
  * @param ctx The run's context.
  * @param tools The run's tools.
  * @returns A reader.
  */
-export function openImageReader(ctx: RuntimeContext, tools: ToolBox): ImageReader {
+export async function openImageReader(ctx: RuntimeContext, tools: ToolBox): Promise<ImageReader> {
   if (ctx.info.FilesystemType === "dwarfs") return dwarfsReader(ctx, tools);
+  if (ctx.env.PBUNDLE_EXTRACT_WITH !== "unsquashfs") {
+    try {
+      return await nativeSquashfsReader(ctx);
+    } catch { /* fall back to unsquashfs */ }
+  }
   return unsquashfsReader(ctx, tools);
 }

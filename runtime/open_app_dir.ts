@@ -173,7 +173,7 @@ async function extractRandom(
   const release = onCleanup(() => {
     removeWorkDir(work.dir, tools);
   });
-  await openImageReader(ctx, tools).extract(work.appDir);
+  await (await openImageReader(ctx, tools)).extract(work.appDir);
   if (keep) {
     // NO_CLEANUP=1: the directory outlives the run, and stale cleaning skips it.
     writeFileSync(join(work.dir, "kept"), "");
@@ -197,7 +197,7 @@ async function extractCached(ctx: RuntimeContext, tools: ToolBox): Promise<strin
       const temporary = join(base, `.tmp-${hash.slice(0, 16)}-${selfIdentity()}`);
       const release = onCleanup(() => removeTree(temporary));
       mkdirSync(join(temporary, "root"), { recursive: true, mode: 0o700 });
-      await openImageReader(ctx, tools).extract(join(temporary, "root"));
+      await (await openImageReader(ctx, tools)).extract(join(temporary, "root"));
       writeFileSync(
         join(temporary, "complete"),
         JSON.stringify({ hash: ctx.info.Hash, verified: true, bundle: ctx.bundlePath }),

@@ -8,11 +8,12 @@
 
 import { realpathSync } from "node:fs";
 import { basename } from "node:path";
-import { type BundleInfo, readBundle } from "../format/bundle.ts";
+import type { BundleInfo } from "../format/bundle.ts";
 import type { RuntimeInfo } from "../format/runtime_info.ts";
 import { executablePath, rawCommandLine } from "./_engine.ts";
 import { describeError, RuntimeError } from "./runtime_error.ts";
 import { userCacheDir } from "./user_cache_dir.ts";
+import { readOwnBundle } from "./read_own_bundle.ts";
 
 /** Everything a run knows before it touches the image. */
 export interface RuntimeContext {
@@ -73,7 +74,7 @@ export async function loadRuntimeContext(): Promise<RuntimeContext> {
   }
   let bundle: BundleInfo;
   try {
-    bundle = await readBundle(bundlePath);
+    bundle = await readOwnBundle(bundlePath);
   } catch (error) {
     throw new RuntimeError(
       `Cannot read the bundle "${bundlePath}": ${

@@ -70,7 +70,7 @@ async function firstFileEndingWith(
   suffix: string,
   subdirs: string[],
 ): Promise<Uint8Array | undefined> {
-  const reader = openImageReader(ctx, tools);
+  const reader = await openImageReader(ctx, tools);
   for (const dir of ["", ...subdirs]) {
     const entries = await reader.list(dir === "" ? undefined : dir);
     const depth = dir === "" ? 0 : dir.split("/").length;
@@ -150,7 +150,10 @@ async function extractTo(ctx: RuntimeContext, dest: string, patterns: string[]):
   } catch (error) {
     throw new RuntimeError(`Cannot create "${target}": ${describeError(error)}`, 1);
   }
-  await openImageReader(ctx, tools).extract(target, patterns.length > 0 ? patterns : undefined);
+  await (await openImageReader(ctx, tools)).extract(
+    target,
+    patterns.length > 0 ? patterns : undefined,
+  );
   print(`./${dest}`);
   return 0;
 }
@@ -242,7 +245,7 @@ const handlers: Record<string, Handler> = {
   },
   "--pbundle_list": async (ctx) => {
     const tools = new ToolBox(ctx);
-    for (const entry of await openImageReader(ctx, tools).list()) {
+    for (const entry of await (await openImageReader(ctx, tools)).list()) {
       if (entry.path !== "") print(entry.path);
     }
     const toolsDir = ctx.bundle.staticTools ? tools.prepare() : undefined;
@@ -259,11 +262,11 @@ const handlers: Record<string, Handler> = {
     return runBundle(ctx, relay, { link: program, args: rest.slice(1) });
   },
   "--pbundle_pngIcon": base64Flag(
-    (ctx, tools) => openImageReader(ctx, tools).readFile(".DirIcon"),
+    async (ctx, tools) => (await openImageReader(ctx, tools)).readFile(".DirIcon"),
     "PNG icon (.DirIcon)",
   ),
   "--pbundle_svgIcon": base64Flag(
-    (ctx, tools) => openImageReader(ctx, tools).readFile(".DirIcon.svg"),
+    async (ctx, tools) => (await openImageReader(ctx, tools)).readFile(".DirIcon.svg"),
     "SVG icon (.DirIcon.svg)",
   ),
   "--pbundle_appstream": base64Flag(

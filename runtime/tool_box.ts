@@ -9,7 +9,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import type * as Crypto from "node:crypto";
 import {
   accessSync,
   chmodSync,
@@ -26,7 +26,7 @@ import {
 } from "node:fs";
 import { zstdDecompressSync } from "node:zlib";
 import { dirname, join } from "node:path";
-import { embeddedTools } from "./_engine.ts";
+import { builtin, embeddedTools } from "./_engine.ts";
 import type { RuntimeContext } from "./runtime_context.ts";
 import { selfIdentity } from "./instance_lock.ts";
 import { removeTree } from "./remove_tree.ts";
@@ -121,9 +121,20 @@ export class ToolBox {
       const embedded = embeddedTools();
       const section = this.#ctx.bundle.staticTools;
       if (section && section.size > 0) {
-        const bytes = readRange(this.#ctx.bundlePath, section.offset, section.size);
-        const key = createHash("sha256").update(bytes).digest("hex").slice(0, 32);
-        this.#dir = this.#materialize(key, (dest) => extractArchiveSync(bytes, dest));
+        // Keyed by the image hash and the section's place and size, not by a
+        // hash of the section: hashing it on every launch would cost more than
+        // the rest of the start-up. The marker file records the section's
+        // SHA-256 once, when the tools are extracted.
+        const key = `${this.#ctx.info.Hash.slice(0, 16)}-${section.offset.toString(16)}-${
+          section.size.toString(16)
+        }`;
+        this.#dir = this.#materialize(key, (dest) => {
+          const bytes = readRange(this.#ctx.bundlePath, section.offset, section.size);
+          extractArchiveSync(bytes, dest);
+          return builtin<typeof Crypto>("node:crypto").createHash("sha256").update(bytes).digest(
+            "hex",
+          );
+        });
       } else if (embedded) {
         this.#dir = this.#materialize(`embed-${embedded.id}`, (dest) => {
           for (const file of embedded.files) {
@@ -143,7 +154,7 @@ export class ToolBox {
     return this.#dir;
   }
 
-  #materialize(key: string, fill: (dest: string) => void): string {
+  #materialize(key: string, fill: (dest: string) => string | void): string {
     const root = join(this.#ctx.cacheRoot, "tools");
     const dir = join(root, key);
     if (existsSync(join(dir, COMPLETE_MARKER))) return dir;
@@ -152,8 +163,8 @@ export class ToolBox {
     removeTree(temporary);
     try {
       mkdirSync(temporary, { mode: 0o700 });
-      fill(temporary);
-      writeFileSync(join(temporary, COMPLETE_MARKER), "");
+      const digest = fill(temporary);
+      writeFileSync(join(temporary, COMPLETE_MARKER), digest ? `sha256 ${digest}\n` : "");
       try {
         renameSync(temporary, dir);
       } catch (error) {

@@ -8,7 +8,8 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { builtin } from "./_engine.ts";
+import type * as Crypto from "node:crypto";
 import {
   closeSync,
   fstatSync,
@@ -44,7 +45,7 @@ export function hashRange(
   try {
     const stat = fstatSync(fd, { bigint: true });
     const identity = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
-    const hash = createHash("sha256");
+    const hash = builtin<typeof Crypto>("node:crypto").createHash("sha256");
     const buffer = new Uint8Array(CHUNK);
     let done = 0;
     while (done < size) {

@@ -12,7 +12,6 @@
  * @module
  */
 
-import { randomBytes } from "node:crypto";
 import {
   existsSync,
   lstatSync,
@@ -117,6 +116,15 @@ export function workRoot(ctx: RuntimeContext): string {
   );
 }
 
+/**
+ * A random name part. Not a secret: the directory is created exclusively
+ * (mkdir fails on a clash) inside a root only this user can write; avoiding
+ * node:crypto here saves its load time on every launch.
+ */
+function randomSuffix(): string {
+  return (Math.random().toString(36).slice(2, 10) + process.pid.toString(36)).padEnd(8, "0");
+}
+
 /** A work directory this run owns. */
 export interface RandomWorkDir {
   /** The work directory. */
@@ -134,7 +142,10 @@ export interface RandomWorkDir {
  */
 export function createRandomWorkDir(ctx: RuntimeContext, root: string): RandomWorkDir {
   for (let attempt = 0;; attempt++) {
-    const dir = join(root, `${ctx.safeId}_${randomBytes(6).toString("hex")}`);
+    const dir = join(
+      root,
+      `${ctx.safeId}_${randomSuffix()}`,
+    );
     try {
       mkdirSync(dir, { mode: 0o700 });
       writeFileSync(join(dir, "owner"), selfIdentity());

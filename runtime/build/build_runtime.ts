@@ -19,21 +19,17 @@
 
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { InputError, UsageError } from "../../errors.ts";
 import denoConfig from "../../deno.json" with { type: "json" };
 import { userCacheDir } from "../user_cache_dir.ts";
-import {
-  NODE_PACKAGES,
-  NODE_SEA_FUSE,
-  NODE_VERSION,
-  pinnedFile,
-  POSTJECT_PACKAGE,
-  type RuntimeTarget,
-} from "./_node_toolchain.ts";
+import { NODE_VERSION, type RuntimeTarget } from "./_node_toolchain.ts";
+import { hostTarget, makeNodeSea } from "./make_node_sea.ts";
+
+export { hostTarget } from "./make_node_sea.ts";
 
 export type { RuntimeTarget } from "./_node_toolchain.ts";
 
@@ -100,21 +96,6 @@ const DENO_PERMISSIONS = [
   "--allow-sys=uid,gid,homedir,hostname,osRelease",
   "--no-prompt",
 ];
-
-/**
- * Returns the host's CPU as a runtime target.
- *
- * @returns "x86_64" or "aarch64".
- * @throws {UsageError} On any other CPU.
- */
-export function hostTarget(): RuntimeTarget {
-  const arch = process.arch;
-  if (arch === "x64") return "x86_64";
-  if (arch === "arm64") return "aarch64";
-  throw new UsageError(
-    `Cannot build a runtime on a ${arch} host: only x86_64 and aarch64 are supported`,
-  );
-}
 
 /**
  * Picks the engine for "auto" and explains the choice.
@@ -221,62 +202,6 @@ async function embedAssets(
   return { assets, id };
 }
 
-async function buildNode(
-  target: RuntimeTarget,
-  script: string,
-  workDir: string,
-  output: string,
-  cacheRoot: string,
-  assets: Record<string, string>,
-  log: (line: string) => void,
-): Promise<void> {
-  const host = hostTarget();
-  log(`fetching Node ${NODE_VERSION} (${host}${host === target ? "" : ` and ${target}`})`);
-  const hostNode = await pinnedFile(NODE_PACKAGES[host], cacheRoot);
-  const targetNode = host === target
-    ? hostNode
-    : await pinnedFile(NODE_PACKAGES[target], cacheRoot);
-  const postject = await pinnedFile(POSTJECT_PACKAGE, cacheRoot);
-  const blob = join(workDir, "sea.blob");
-  const seaConfig = join(workDir, "sea.json");
-  await writeFile(
-    seaConfig,
-    JSON.stringify({
-      main: script,
-      output: blob,
-      disableExperimentalSEAWarning: true,
-      useSnapshot: false,
-      useCodeCache: false,
-      execArgvExtension: "none",
-      assets,
-    }),
-  );
-  log("making the single-executable blob");
-  await run(hostNode, ["--experimental-sea-config", seaConfig], "make the SEA blob");
-  const binary = join(workDir, "runtime");
-  await copyFile(targetNode, binary);
-  await chmod(binary, 0o755);
-  log("injecting the blob with postject");
-  const inject = `require(process.argv[1]).inject(process.argv[2], "NODE_SEA_BLOB",
-    require("fs").readFileSync(process.argv[3]), { sentinelFuse: process.argv[4] })
-    .catch((e) => { console.error(e.message); process.exit(1); });`;
-  await run(
-    hostNode,
-    ["-e", inject, postject, binary, blob, NODE_SEA_FUSE],
-    "inject the SEA blob",
-    {
-      ...Object.fromEntries(
-        Object.entries(process.env).filter(([, v]) => v !== undefined),
-      ) as Record<
-        string,
-        string
-      >,
-      NODE_OPTIONS: "",
-    },
-  );
-  await rename(binary, output);
-}
-
 async function buildDeno(target: RuntimeTarget, output: string, embedToolsDir?: string) {
   if (embedToolsDir) {
     throw new UsageError(
@@ -341,7 +266,7 @@ async function buildInto(options: BuildRuntimeOptions, reuse: boolean): Promise<
     const temporary = `${path}.tmp-${process.pid}-${Date.now()}`;
     try {
       if (engine === "node") {
-        await buildNode(target, script, workDir, temporary, cacheRoot, assets, log);
+        await makeNodeSea({ script, output: temporary, target, cacheRoot, assets, log });
       } else {
         await buildDeno(target, temporary, options.embedToolsDir);
       }

@@ -1,0 +1,140 @@
+/**
+ * Makes a Node single executable application from one CommonJS script: the
+ * pinned Node 24 writes the preparation blob (no snapshot; a code cache only
+ * when building for the host's own CPU, so a cross build's blob holds nothing
+ * CPU-specific), and postject injects it into a copy of the target's pinned
+ * Node binary.
+ *
+ * @module
+ */
+
+import { chmod, copyFile, rename, rm, writeFile } from "node:fs/promises";
+import { InputError, UsageError } from "../../errors.ts";
+import {
+  NODE_PACKAGES,
+  NODE_SEA_FUSE,
+  NODE_VERSION,
+  pinnedFile,
+  POSTJECT_PACKAGE,
+  type RuntimeTarget,
+} from "./_node_toolchain.ts";
+
+/**
+ * Returns the host's CPU as a runtime target.
+ *
+ * @returns "x86_64" or "aarch64".
+ * @throws {UsageError} On any other CPU.
+ */
+export function hostTarget(): RuntimeTarget {
+  const arch = process.arch;
+  if (arch === "x64") return "x86_64";
+  if (arch === "arm64") return "aarch64";
+  throw new UsageError(
+    `Cannot build a runtime on a ${arch} host: only x86_64 and aarch64 are supported`,
+  );
+}
+
+/** Options for {@linkcode makeNodeSea}. */
+export interface MakeNodeSeaOptions {
+  /** The CommonJS script to embed. */
+  script: string;
+  /** Where to write the executable. */
+  output: string;
+  /**
+   * The CPU it runs on.
+   * @default {the host's CPU}
+   */
+  target?: RuntimeTarget;
+  /** pbundle's cache root (the toolchain is kept under toolchain/). */
+  cacheRoot: string;
+  /**
+   * SEA assets: key to file path.
+   * @default {{}}
+   */
+  assets?: Record<string, string>;
+  /**
+   * Called with one line per step.
+   * @default {no output}
+   */
+  log?: (line: string) => void;
+}
+
+async function run(command: string, args: string[], what: string): Promise<void> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && key !== "NODE_OPTIONS") env[key] = value;
+  }
+  const output = await new Deno.Command(command, {
+    args,
+    env,
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!output.success) {
+    const text = new TextDecoder().decode(output.stderr).trim().split("\n").slice(-8).join("\n");
+    throw new InputError(`Cannot ${what}: ${command} exited with status ${output.code}\n${text}`);
+  }
+}
+
+/**
+ * Builds a Node single executable application.
+ *
+ * @param options Script, output, target, cache and assets.
+ * @returns The output path.
+ * @throws {InputError} When the toolchain cannot be fetched or a step fails.
+ * @example Make a hello-world executable
+ * ```ts ignore
+ * import { makeNodeSea } from "@pbundle/pbundle/runtime/build/make_node_sea.ts";
+ * await makeNodeSea({ script: "hello.cjs", output: "hello", cacheRoot: "/tmp/cache" });
+ * ```
+ */
+export async function makeNodeSea(options: MakeNodeSeaOptions): Promise<string> {
+  const log = options.log ?? (() => {});
+  const host = hostTarget();
+  const target = options.target ?? host;
+  log(`fetching Node ${NODE_VERSION} (${host}${host === target ? "" : ` and ${target}`})`);
+  const hostNode = await pinnedFile(NODE_PACKAGES[host], options.cacheRoot);
+  const targetNode = host === target
+    ? hostNode
+    : await pinnedFile(NODE_PACKAGES[target], options.cacheRoot);
+  const postject = await pinnedFile(POSTJECT_PACKAGE, options.cacheRoot);
+  const stem = `${options.output}.sea-${process.pid}`;
+  const blob = `${stem}.blob`;
+  const seaConfig = `${stem}.json`;
+  const binary = `${stem}.exe`;
+  try {
+    await writeFile(
+      seaConfig,
+      JSON.stringify({
+        main: options.script,
+        output: blob,
+        disableExperimentalSEAWarning: true,
+        useSnapshot: false,
+        // A V8 code cache saves compiling the script at each start. It is
+        // made by the host's Node: for another CPU it is left out (V8 would
+        // reject it there and compile anyway).
+        useCodeCache: target === host,
+        execArgvExtension: "none",
+        assets: options.assets ?? {},
+      }),
+    );
+    log("making the single-executable blob");
+    await run(hostNode, ["--experimental-sea-config", seaConfig], "make the SEA blob");
+    await copyFile(targetNode, binary);
+    await chmod(binary, 0o755);
+    log("injecting the blob with postject");
+    const inject = `require(process.argv[1]).inject(process.argv[2], "NODE_SEA_BLOB",
+      require("fs").readFileSync(process.argv[3]), { sentinelFuse: process.argv[4] })
+      .catch((e) => { console.error(e.message); process.exit(1); });`;
+    await run(
+      hostNode,
+      ["-e", inject, postject, binary, blob, NODE_SEA_FUSE],
+      "inject the SEA blob",
+    );
+    await rename(binary, options.output);
+  } finally {
+    await Promise.all([blob, seaConfig, binary].map((f) => rm(f, { force: true })));
+  }
+  return options.output;
+}
