@@ -264,6 +264,18 @@ export class BackendHost {
   }
 
   /**
+   * Sets (or, with undefined, removes) the handler of the backend's own
+   * requests, replacing the onRequest option: a frontend installs its plugins
+   * here once the host is running.
+   *
+   * @param handler Answers the backend's requests; throw to answer ok=false.
+   */
+  setRequestHandler(handler: HostRequestHandler | undefined): void {
+    if (handler) this.#options.onRequest = handler;
+    else delete this.#options.onRequest;
+  }
+
+  /**
    * Sends an event or a message the backend reads on stdin, unchanged (for bridges).
    *
    * @param message A JSON-serializable object.
