@@ -17,6 +17,7 @@ import process from "node:process";
 import { BackendCallError, BackendHost } from "./backend_host.ts";
 import { type FullstackDocument, readFullstackDocument, resolveBackendLaunch } from "./document.ts";
 import { createLogger, type Logger, logLevelFrom } from "./log.ts";
+import { windowFrontend } from "./window/window_frontend.ts";
 
 export { BackendCallError, BackendHost } from "./backend_host.ts";
 export type { BackendLaunch, BackendReady, HostRequestHandler } from "./backend_host.ts";
@@ -57,8 +58,8 @@ export type Frontend = (context: FrontendContext) => Promise<number>;
 /** Options for {@linkcode runFullstack}. */
 export interface RunFullstackOptions {
   /**
-   * The frontend. Without one, PBUNDLE_FRONTEND picks it; "stdio" (the only one
-   * in this module) is the default.
+   * The frontend. Without one, PBUNDLE_FRONTEND picks it ("window" or "stdio");
+   * the default is "window" for a packed app with a frontend or url, else "stdio".
    */
   frontend?: Frontend;
   /** Use this document instead of reading the AppDir's marker (`pbundle dev`). */
@@ -141,7 +142,7 @@ export async function runFullstack(
     process.on(name, handler);
     handlers.push([name, handler]);
   }
-  const frontend = options.frontend ?? pickFrontend(ctx.env, log);
+  const frontend = options.frontend ?? pickFrontend(ctx.env, log, doc);
   let status: number;
   try {
     status = await Promise.race([
@@ -158,10 +159,13 @@ export async function runFullstack(
   return status;
 }
 
-function pickFrontend(env: Record<string, string>, log: Logger): Frontend {
-  const name = env["PBUNDLE_FRONTEND"] ?? "stdio";
+function pickFrontend(env: Record<string, string>, log: Logger, doc: FullstackDocument): Frontend {
+  // A packed app with a frontend or a url opens its window (runtime/fullstack/window/).
+  const name = env["PBUNDLE_FRONTEND"] ??
+    (doc.packed && (doc.frontend || doc.url) ? "window" : "stdio");
+  if (name === "window") return windowFrontend;
   if (name !== "stdio") {
-    log.warn(`PBUNDLE_FRONTEND=${name} is not available in this build; using stdio`);
+    log.warn(`PBUNDLE_FRONTEND=${name} is unknown (window, stdio); using stdio`);
   }
   return stdioFrontend;
 }
