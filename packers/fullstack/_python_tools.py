@@ -1,6 +1,7 @@
 # pbundle's build-side Python helper, run by the TARGET interpreter (so bytecode
 # matches its version). Standard library only. Usage:
 #   python _python_tools.py compile DIR OPTIMIZE LEGACY(0|1) DROP_SOURCES(0|1)
+#   python _python_tools.py compile-stdlib LIBDIR OPTIMIZE
 #   python _python_tools.py archive ZIP OPTIMIZE REQUIRE_NO_EXT(0|1) CODE_DIR SITE_PACKAGES
 # archive: compiles the app's code (CODE_DIR, minus site-packages/ and bin/) and the
 # pure-Python distributions of SITE_PACKAGES into ZIP as sourceless bytecode (zipimport
@@ -125,8 +126,24 @@ def archive(zip_path, optimize, require_no_ext, code_dir, site_packages):
     print(json.dumps({"archived": archived, "on_disk": on_disk}))
 
 
+def compile_stdlib(directory, optimize):
+    """Compiles a runtime's standard library (Debian-built runtimes ship no bytecode)."""
+    import re
+
+    compileall.compile_dir(
+        directory,
+        quiet=1,
+        optimize=optimize,
+        workers=0,
+        invalidation_mode=UNCHECKED,
+        rx=re.compile(r"[/\\](test|tests|idlelib|lib2to3|tkinter|turtledemo|site-packages)[/\\]"),
+    )
+
+
 def main(argv):
-    if argv[0] == "compile":
+    if argv[0] == "compile-stdlib":
+        compile_stdlib(argv[1], int(argv[2]))
+    elif argv[0] == "compile":
         compile_dir(argv[1], int(argv[2]), argv[3] == "1", argv[4] == "1")
     elif argv[0] == "archive":
         archive(argv[1], int(argv[2]), argv[3] == "1", argv[4], argv[5])

@@ -146,6 +146,8 @@ export interface PackConfig {
   runtime: { env: Record<string, string> };
   hooks: { beforeCollect: string[]; afterPack: string[]; collect: CollectRule[] };
   debug: { enabled: boolean; devtools: boolean; verbose: boolean };
+  /** [plugins]: the app window's host plugins (runtime/fullstack/window/host_plugins.ts). */
+  plugins: { shell: boolean; process: boolean; processAllow: string[] };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -294,6 +296,7 @@ const SCHEMA: Schema = {
     },
   },
   debug: { t: "table", keys: { enabled: bool, devtools: bool, verbose: bool } },
+  plugins: { t: "table", keys: { shell: bool, process: bool, process_allow: strings } },
 };
 
 const REQUIRED: Record<string, string[]> = {
@@ -574,6 +577,7 @@ function normalize(raw: Raw, file: string): PackConfig {
   const build = tableOf(raw, "build");
   const hooks = tableOf(raw, "hooks");
   const debug = tableOf(raw, "debug");
+  const plugins = tableOf(raw, "plugins");
   const s = (t: Raw, k: string, d: string) => (t[k] as string | undefined) ?? d;
   const b = (t: Raw, k: string, d: boolean) => (t[k] as boolean | undefined) ?? d;
   const n = (t: Raw, k: string, d: number) => (t[k] as number | undefined) ?? d;
@@ -703,6 +707,11 @@ function normalize(raw: Raw, file: string): PackConfig {
       enabled: b(debug, "enabled", false),
       devtools: b(debug, "devtools", false),
       verbose: b(debug, "verbose", false),
+    },
+    plugins: {
+      shell: b(plugins, "shell", true),
+      process: b(plugins, "process", false),
+      processAllow: a(plugins, "process_allow", []),
     },
   };
 }

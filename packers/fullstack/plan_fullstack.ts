@@ -121,6 +121,7 @@ export function planFullstack(
     allowNewWindow: config.app.allowNewWindow,
     window: { ...config.window },
     debug: { ...config.debug },
+    plugins: { ...config.plugins, processAllow: [...config.plugins.processAllow] },
     env: { ...config.runtime.env },
     resources: OVERLAY.resources,
     python: py.enabled

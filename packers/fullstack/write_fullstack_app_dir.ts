@@ -292,6 +292,15 @@ export async function writeFullstackAppDir(
         ]);
       }
     }
+    if (plan.shipsRuntime) {
+      // Bytecode for the runtime's standard library at the level the backend runs with,
+      // so no launch compiles it (Debian-built runtimes ship none; the image is read-only).
+      runPythonTool(buildPython, [
+        "compile-stdlib",
+        join(appDir, OVERLAY.runtime, "lib", `python${py.version}`),
+        String(interpreterOptimize),
+      ]);
+    }
     runPythonTool(buildPython, [
       "compile",
       join(appDir, SUPPORT_PYTHON_DIR),

@@ -42,16 +42,54 @@ up in the log instead of corrupting the protocol.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import inspect
 import itertools
 import json
 import os
+import queue
 import signal
 import sys
 import threading
-import traceback
+
+# asyncio (with ssl, logging and concurrent.futures behind it) costs about 100 ms
+# to import: it is loaded only when an async handler runs, so a backend without
+# them starts fast.
+_CO_COROUTINE_FLAGS = 0x80 | 0x100  # CO_COROUTINE | CO_ITERABLE_COROUTINE
+
+
+def _is_async(func) -> bool:
+    code = getattr(func, "__code__", None)
+    return bool(code is not None and code.co_flags & _CO_COROUTINE_FLAGS)
+
+
+class _Pool:
+    """A lazily grown thread pool: a thread per concurrent call, up to max_workers, reused."""
+
+    def __init__(self, max_workers: int) -> None:
+        self._max = max_workers
+        self._tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+
+    def submit(self, fn, *args) -> None:
+        with self._lock:
+            spawn = self._idle == 0 and self._threads < self._max
+            if spawn:
+                self._threads += 1
+            else:
+                self._idle -= 1
+        self._tasks.put((fn, args))
+        if spawn:
+            threading.Thread(target=self._work, name="pbundle-call", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            fn, args = self._tasks.get()
+            try:
+                fn(*args)
+            finally:
+                with self._lock:
+                    self._idle += 1
 
 __all__ = [
     "Backend",
@@ -201,13 +239,7 @@ class Backend:
             self._out.write(data)
         self._early_events.clear()
 
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        loop_thread = threading.Thread(target=loop.run_forever, name="pbundle-async", daemon=True)
-        loop_thread.start()
-        pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=self._max_workers, thread_name_prefix="pbundle-call"
-        )
+        pool = _Pool(self._max_workers)
         self._write(
             {
                 "event": "pbundle.ready",
@@ -225,9 +257,20 @@ class Backend:
         except KeyboardInterrupt:
             pass
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-            loop.call_soon_threadsafe(loop.stop)
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._loop.stop)
         return 0
+
+    def _event_loop(self):
+        """The event loop of async handlers, started on first use in its own thread."""
+        with self._out_lock:
+            if self._loop is None:
+                import asyncio
+
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="pbundle-async", daemon=True).start()
+                self._loop = loop
+        return self._loop
 
     def _dispatch_line(self, raw: bytes, pool) -> None:
         raw = raw.strip()
@@ -264,17 +307,30 @@ class Backend:
             self._write({"id": call_id, "ok": False, "error": f"Unknown method {method!r}"})
             return
         params = message.get("params")
-        if inspect.iscoroutinefunction(handler):
-            future = asyncio.run_coroutine_threadsafe(_call_async(handler, params), self._loop)
-            future.add_done_callback(lambda f: self._finish(call_id, method, f))
-        else:
-            pool.submit(_call_sync, handler, params).add_done_callback(
-                lambda f: self._finish(call_id, method, f)
-            )
+        if _is_async(handler):
+            import asyncio
 
-    def _finish(self, call_id, method: str, future) -> None:
+            future = asyncio.run_coroutine_threadsafe(
+                _call_async(handler, params), self._event_loop()
+            )
+            future.add_done_callback(lambda f: self._finish(call_id, method, f.result))
+        else:
+            pool.submit(self._run_sync, call_id, method, handler, params)
+
+    def _run_sync(self, call_id, method: str, handler, params) -> None:
+        def result():
+            value = _call_sync(handler, params)
+            if hasattr(value, "__await__"):
+                import asyncio
+
+                return asyncio.run_coroutine_threadsafe(_await(value), self._event_loop()).result()
+            return value
+
+        self._finish(call_id, method, result)
+
+    def _finish(self, call_id, method: str, get_result) -> None:
         try:
-            result = future.result()
+            result = get_result()
         except BackendError as error:
             self._write({"id": call_id, "ok": False, "error": str(error)})
             return
@@ -282,6 +338,8 @@ class Backend:
             message = f"{type(error).__name__}: {error}"
             _log(f"error: {method} failed: {message}")
             if _debug_enabled():
+                import traceback
+
                 traceback.print_exception(error, file=sys.stderr)
             self._write({"id": call_id, "ok": False, "error": message})
             return
@@ -333,10 +391,7 @@ def _args(params):
 
 def _call_sync(handler, params):
     args, kwargs = _args(params)
-    result = handler(*args, **kwargs)
-    if inspect.isawaitable(result):
-        return asyncio.run(_await(result))
-    return result
+    return handler(*args, **kwargs)
 
 
 async def _await(awaitable):
@@ -390,7 +445,6 @@ def _bootstrap(argv: list[str]) -> int:
     dies without cleaning up leaves no orphans.
     """
     import importlib
-    import runpy
 
     if len(argv) < 2 or argv[0] not in ("module", "file"):
         _log("usage: python -m pbundle_backend module|file TARGET [ARGS...]")
@@ -418,7 +472,9 @@ def _bootstrap(argv: list[str]) -> int:
             _log(f"error: Cannot find function {function_name!r} in module {module_name!r}")
             return 3
         result = function()
-        if inspect.isawaitable(result):
+        if hasattr(result, "__await__"):
+            import asyncio
+
             result = asyncio.run(_await(result))
         code = result if isinstance(result, int) else 0
     else:
@@ -426,6 +482,8 @@ def _bootstrap(argv: list[str]) -> int:
         if not os.path.exists(target):
             _log(f"error: Cannot find entry file {target!r}")
             return 3
+        import runpy
+
         runpy.run_path(target, run_name="__main__")
     if not default_backend._serving and default_backend.methods():
         code = default_backend.serve()

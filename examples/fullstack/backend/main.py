@@ -1,8 +1,8 @@
 """The YAML viewer's backend: handlers the frontend calls through the pbundle host."""
 
-import asyncio
 import os
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -44,9 +44,9 @@ def echo(text: str = "") -> str:
 
 
 @bind_call("api.sleep")
-async def sleep(seconds: float = 0.1) -> float:
-    """Waits without holding other calls."""
-    await asyncio.sleep(seconds)
+def sleep(seconds: float = 0.1) -> float:
+    """Waits without holding other calls (handlers run concurrently)."""
+    time.sleep(seconds)
     return seconds
 
 
