@@ -47,6 +47,8 @@ export interface FullstackDocument {
   window: Record<string, unknown>;
   /** [debug]. */
   debug: { enabled: boolean; devtools: boolean; verbose: boolean };
+  /** [plugins] (absent in older documents: shell on, process off). */
+  plugins?: { shell: boolean; process: boolean; processAllow: string[] };
   /** [runtime.env]: values may use $EXTRACT_DIR, $SITE_PACKAGES, $RESOURCES_DIR, $PYTHON_HOME. */
   env: Record<string, string>;
   /** The resources directory (resources/). */

@@ -90,7 +90,7 @@ export const windowFrontend: Frontend = createWindowFrontend();
  * @returns The settings.
  */
 export function pluginSettingsOf(doc: FullstackDocument): PluginSettings {
-  const given = (doc as FullstackDocument & { plugins?: Partial<PluginSettings> }).plugins ?? {};
+  const given: Partial<PluginSettings> = doc.plugins ?? {};
   return {
     shell: given.shell ?? DEFAULT_PLUGIN_SETTINGS.shell,
     process: given.process ?? DEFAULT_PLUGIN_SETTINGS.process,
