@@ -132,7 +132,7 @@ export async function runFullstackBench(): Promise<string> {
       direct.push(await timeToFirstAnswer(launch.command, launch.args, launch.env, appDir));
       const cache = join(work, `cache-${i}`);
       mkdirSync(cache);
-      const bundleEnv = { ...env, XDG_CACHE_HOME: cache };
+      const bundleEnv = { ...env, XDG_CACHE_HOME: cache, PBUNDLE_FRONTEND: "stdio" };
       cold.push(await timeToFirstAnswer(bundle, [], bundleEnv, work));
       warm.push(await timeToFirstAnswer(bundle, [], bundleEnv, work));
       rmSync(cache, { recursive: true, force: true });
