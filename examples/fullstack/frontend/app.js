@@ -12,8 +12,17 @@ async function main() {
   bridge.on("count", (data) => {
     $("status").textContent = `count ${data.value}`;
   });
+  bridge.on("pbundle.backend_exited", (data) => {
+    $("status").textContent = `Backend stopped (${
+      data.signal ?? `status ${data.code}`
+    }); restarting…`;
+  });
   bridge.on("pbundle.backend_restarted", () => {
     $("status").textContent = "Backend restarted";
+  });
+  // A call that fails (the backend's error message) and is not handled where it was made.
+  window.addEventListener("unhandledrejection", (event) => {
+    $("error").textContent = `Error: ${event.reason?.message ?? event.reason}`;
   });
   const info = await bridge.call("api.info");
   $("status").textContent = `Python ${info.python}, pyyaml ${info.yaml}, packed: ${info.packed}`;
