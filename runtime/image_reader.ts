@@ -264,15 +264,8 @@ async function nativeSquashfsReader(ctx: RuntimeContext): Promise<ImageReader> {
       }
     },
     async extract(dest, patterns) {
-      try {
-        await image.extract(dest, patterns && patterns.length > 0 ? { patterns } : {});
-      } catch (error) {
-        throw new RuntimeError(
-          `Cannot extract the image into "${dest}": ${
-            error instanceof Error ? error.message : error
-          }`,
-        );
-      }
+      // Errors keep their code (ENOSPC, EROFS…): the caller says what to do.
+      await image.extract(dest, patterns && patterns.length > 0 ? { patterns } : {});
     },
   };
 }

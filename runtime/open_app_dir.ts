@@ -13,8 +13,17 @@
  * @module
  */
 
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
 import { dropCleanup, onCleanup } from "./_cleanup.ts";
 import { writeOut } from "./_engine.ts";
 import { fuseAvailability, isMountPoint, mountAnswers, mountImage, unmount } from "./fuse_mount.ts";
@@ -85,6 +94,7 @@ export async function openAppDir(
   const mode = options.forceExtract ? 1 : ctx.info.MountOrExtract;
   const fixed = ctx.info.DisableRandomWorkDir === true;
   const root = workRoot(ctx);
+  onCleanup(() => removeRootIfEmpty(root)); // registered first, so it runs last
   cleanStale(ctx, root, tools);
   if (mode !== 1) {
     const fuse = fuseAvailability(ctx, tools);
@@ -173,7 +183,15 @@ async function extractRandom(
   const release = onCleanup(() => {
     removeWorkDir(work.dir, tools);
   });
-  await (await openImageReader(ctx, tools)).extract(work.appDir);
+  try {
+    await (await openImageReader(ctx, tools)).extract(work.appDir);
+  } catch (error) {
+    if (error instanceof RuntimeError) throw error;
+    throw new RuntimeError(
+      `Cannot extract "${ctx.bundlePath}" into "${work.dir}": ${describeError(error)}; ` +
+        `free some space, or set TMPDIR to a directory with room`,
+    );
+  }
   if (keep) {
     // NO_CLEANUP=1: the directory outlives the run, and stale cleaning skips it.
     writeFileSync(join(work.dir, "kept"), "");
@@ -215,13 +233,31 @@ async function extractCached(ctx: RuntimeContext, tools: ToolBox): Promise<strin
   } catch (error) {
     if (error instanceof RuntimeError) throw error;
     throw new RuntimeError(
-      `Cannot extract "${ctx.bundlePath}" into the cache "${base}": ${describeError(error)}; ` +
+      `Cannot extract "${ctx.bundlePath}" into the cache "${base}": ${
+        describeError(writeFailureCause(base, error))
+      }; ` +
         `free some space or set XDG_CACHE_HOME to a writable directory`,
     );
   }
   onCleanup(() => unregisterInstance(join(final, "instances")));
   pruneOtherHashes(base, hash);
   return join(final, "root");
+}
+
+/**
+ * Finds the real cause of a failed write below `path`: a recursive mkdir on a
+ * read-only filesystem reports ENOENT, so ask the nearest existing ancestor.
+ */
+function writeFailureCause(path: string, error: unknown): unknown {
+  if ((error as { code?: string }).code !== "ENOENT") return error;
+  let dir = path;
+  while (dir !== "/" && !existsSync(dir)) dir = dirname(dir);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (cause) {
+    return cause;
+  }
+  return error;
 }
 
 /** Removes temporary extractions whose run died. */

@@ -30,7 +30,13 @@ import type { RuntimeContext } from "./runtime_context.ts";
 import { describeError, RuntimeError } from "./runtime_error.ts";
 import { ToolBox } from "./tool_box.ts";
 import { verifyImage } from "./verify_image.ts";
-import { cleanStale, createRandomWorkDir, removeWorkDir, workRoot } from "./work_root.ts";
+import {
+  cleanStale,
+  createRandomWorkDir,
+  removeRootIfEmpty,
+  removeWorkDir,
+  workRoot,
+} from "./work_root.ts";
 import { onCleanup } from "./_cleanup.ts";
 
 /** The runtime's version line (--appimage-version). */
@@ -150,10 +156,15 @@ async function extractTo(ctx: RuntimeContext, dest: string, patterns: string[]):
   } catch (error) {
     throw new RuntimeError(`Cannot create "${target}": ${describeError(error)}`, 1);
   }
-  await (await openImageReader(ctx, tools)).extract(
-    target,
-    patterns.length > 0 ? patterns : undefined,
-  );
+  try {
+    await (await openImageReader(ctx, tools)).extract(
+      target,
+      patterns.length > 0 ? patterns : undefined,
+    );
+  } catch (error) {
+    if (error instanceof RuntimeError) throw new RuntimeError(error.message, 1);
+    throw new RuntimeError(`Cannot extract into "${target}": ${describeError(error)}`, 1);
+  }
   print(`./${dest}`);
   return 0;
 }
@@ -214,14 +225,21 @@ async function mountAndWait(
     );
   }
   print(mountPoint);
+  // Nothing else keeps the event loop alive while waiting for a signal.
+  const keepAlive = setInterval(() => {}, 1 << 30);
   return await new Promise<number>((done) => {
-    relay.forward = () => done(0);
+    relay.forward = () => {
+      clearInterval(keepAlive);
+      done(0);
+    };
   });
 }
 
 async function cleanupFlag(ctx: RuntimeContext): Promise<number> {
   const tools = new ToolBox(ctx);
-  const removed = cleanStale(ctx, workRoot(ctx), tools);
+  const root = workRoot(ctx);
+  const removed = cleanStale(ctx, root, tools);
+  removeRootIfEmpty(root);
   const apps = join(ctx.cacheRoot, "apps", ctx.safeId);
   if (existsSync(apps)) {
     for (const name of readdirSync(apps)) {

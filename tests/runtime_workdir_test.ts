@@ -1,0 +1,268 @@
+/**
+ * End-to-end tests of work directories: concurrent first launches of an
+ * extract-mode bundle, a fixed mount shared and counted by instance files,
+ * stale work dirs after SIGKILL, killed extractions never used, a noexec
+ * $TMPDIR, bundles on read-only media, and unwritable or full cache dirs.
+ */
+
+import assert from "node:assert/strict";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  areaEnv,
+  fuseWorks,
+  listTree,
+  makeBundle,
+  mountsUnder,
+  runBundleProcess,
+} from "./_runtime_helper.ts";
+
+const APPRUN = `#!/bin/sh
+case "$1" in
+  sleep) echo "ready $$"; exec sleep 30 ;;
+  appdir) echo "$APPDIR" ;;
+  *) echo "hello from $(cat "$APPDIR/data.txt")" ;;
+esac
+`;
+const FILES = { AppRun: APPRUN, "data.txt": "the image", "sub/dir/file": "x" };
+const isRoot = Deno.uid() === 0;
+
+async function waitReady(
+  child: Deno.ChildProcess,
+): Promise<{ pid: number; reader: ReadableStreamDefaultReader<Uint8Array> }> {
+  const reader = child.stdout.getReader();
+  let out = "";
+  while (!/ready \d+/.test(out)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the app never got ready: ${out}`);
+    out += new TextDecoder().decode(value);
+  }
+  return { pid: Number(/ready (\d+)/.exec(out)![1]), reader };
+}
+
+function spawnBundle(bundle: string, args: string[], env: Record<string, string>) {
+  return new Deno.Command(bundle, { args, env, clearEnv: true, stdout: "piped", stderr: "piped" })
+    .spawn();
+}
+
+async function run(cmd: string, args: string[]) {
+  const out = await new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).output();
+  if (!out.success) {
+    throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  }
+}
+
+Deno.test("20 concurrent first launches of an extract-mode bundle all succeed with the same output", async () => {
+  const area = await makeBundle({ files: FILES, runBehavior: 1, disableRandomWorkDir: true });
+  try {
+    const runs = await Promise.all(
+      Array.from({ length: 20 }, () => runBundleProcess(area.bundle, [], { env: areaEnv(area) })),
+    );
+    for (const r of runs) {
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, "hello from the image\n");
+    }
+    const apps = join(area.cache, "pbundle", "apps", "testapp-20260101-pbundle");
+    const entries = await readdir(apps);
+    assert.equal(entries.length, 1, entries.join(", ")); // one extraction, no temporaries left
+    assert.deepEqual(listTree(area.tmp), []);
+    // The next launch uses the cache: same output, still one extraction.
+    const r = await runBundleProcess(area.bundle, ["appdir"], { env: areaEnv(area) });
+    assert.equal(r.stdout.trim(), join(apps, entries[0]!, "root"));
+    // 20 concurrent random-dir extractions too.
+    const random = await makeBundle({ files: FILES, runBehavior: 1 });
+    try {
+      const all = await Promise.all(
+        Array.from(
+          { length: 20 },
+          () => runBundleProcess(random.bundle, [], { env: areaEnv(random) }),
+        ),
+      );
+      for (const one of all) assert.equal(one.stdout, "hello from the image\n", one.stderr);
+      assert.deepEqual(listTree(random.tmp), []);
+    } finally {
+      await random.cleanup();
+    }
+  } finally {
+    await area.cleanup();
+  }
+});
+
+Deno.test("a killed or unmarked extraction in the cache is never used", async () => {
+  const area = await makeBundle({ files: FILES, runBehavior: 1, disableRandomWorkDir: true });
+  try {
+    let r = await runBundleProcess(area.bundle, ["appdir"], { env: areaEnv(area) });
+    const root = r.stdout.trim();
+    const final = join(root, "..");
+    const apps = join(final, "..");
+    // Forge what a killed extraction leaves: a temporary dir of a dead process,
+    // and a final dir without its completion marker holding wrong content.
+    await mkdir(join(apps, ".tmp-0123456789abcdef-999999-1", "root"), { recursive: true });
+    await run("rm", ["-rf", final]);
+    await mkdir(join(final, "root"), { recursive: true });
+    await writeFile(join(final, "root", "AppRun"), "#!/bin/sh\necho forged\n", { mode: 0o755 });
+    r = await runBundleProcess(area.bundle, [], { env: areaEnv(area) });
+    assert.equal(r.stdout, "hello from the image\n", r.stderr);
+    assert.deepEqual((await readdir(apps)).filter((n) => n.startsWith(".")), []);
+  } finally {
+    await area.cleanup();
+  }
+});
+
+Deno.test({
+  name: "a fixed mount is shared by concurrent instances and unmounted when the last one exits",
+  ignore: !fuseWorks(),
+  async fn() {
+    const area = await makeBundle({ files: FILES, runBehavior: 0, disableRandomWorkDir: true });
+    try {
+      const env = areaEnv(area);
+      const a = spawnBundle(area.bundle, ["sleep"], env);
+      const ra = await waitReady(a);
+      const b = spawnBundle(area.bundle, ["sleep"], env);
+      const rb = await waitReady(b);
+      assert.equal((await mountsUnder(area.tmp)).length, 1);
+      Deno.kill(ra.pid, "SIGTERM"); // A's app ends: B still uses the mount
+      assert.equal((await a.status).code, 143);
+      assert.equal((await mountsUnder(area.tmp)).length, 1);
+      const r = await runBundleProcess(area.bundle, [], { env });
+      assert.equal(r.stdout, "hello from the image\n");
+      assert.equal((await mountsUnder(area.tmp)).length, 1);
+      Deno.kill(rb.pid, "SIGTERM");
+      assert.equal((await b.status).code, 143);
+      await ra.reader.cancel();
+      await rb.reader.cancel();
+      await a.stderr.cancel();
+      await b.stderr.cancel();
+      assert.deepEqual(await mountsUnder(area.tmp), []);
+      assert.deepEqual(listTree(area.tmp), []);
+    } finally {
+      await area.cleanup();
+    }
+  },
+});
+
+for (const fixed of [false, true]) {
+  Deno.test({
+    name: `a work dir left by a runtime killed with SIGKILL is cleaned by the next launch (${
+      fixed ? "fixed" : "random"
+    } mount) and by --pbundle_cleanup`,
+    ignore: !fuseWorks(),
+    async fn() {
+      const area = await makeBundle({ files: FILES, runBehavior: 0, disableRandomWorkDir: fixed });
+      try {
+        const env = areaEnv(area);
+        for (const cleaner of [[], ["--pbundle_cleanup"]]) {
+          const child = spawnBundle(area.bundle, ["sleep"], env);
+          const { pid, reader } = await waitReady(child);
+          child.kill("SIGKILL");
+          await child.status;
+          Deno.kill(pid, "SIGKILL"); // the orphaned app
+          await reader.cancel();
+          await child.stderr.cancel();
+          await new Promise((r) => setTimeout(r, 100));
+          assert.equal((await mountsUnder(area.tmp)).length, 1);
+          assert.notDeepEqual(listTree(area.tmp), []);
+          const r = await runBundleProcess(area.bundle, cleaner.length ? cleaner : ["appdir"], {
+            env,
+          });
+          assert.equal(r.code, 0, r.stderr);
+          if (cleaner.length) assert.match(r.stdout, /removed /);
+          assert.deepEqual(await mountsUnder(area.tmp), []);
+          assert.deepEqual(listTree(area.tmp), []);
+        }
+      } finally {
+        await area.cleanup();
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "with $TMPDIR mounted noexec, an extract-mode bundle works from an exec-allowed dir",
+  ignore: !isRoot,
+  async fn() {
+    const area = await makeBundle({ files: FILES, runBehavior: 1 });
+    try {
+      await run("mount", ["-t", "tmpfs", "-o", "noexec,size=16m", "tmpfs", area.tmp]);
+      try {
+        const r = await runBundleProcess(area.bundle, ["appdir"], { env: areaEnv(area) });
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok(r.stdout.startsWith(join(area.cache, "pbundle", "work")), r.stdout);
+        const again = await runBundleProcess(area.bundle, [], { env: areaEnv(area) });
+        assert.equal(again.stdout, "hello from the image\n");
+        assert.deepEqual(listTree(area.tmp), []);
+      } finally {
+        await run("umount", [area.tmp]);
+      }
+    } finally {
+      await area.cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: "a bundle on read-only media runs in every mode and nothing is written beside it",
+  ignore: !isRoot,
+  async fn() {
+    const area = await makeBundle({ files: FILES, runBehavior: 1, disableRandomWorkDir: true });
+    const media = join(area.root, "media");
+    try {
+      await mkdir(media);
+      await run("mount", ["-t", "tmpfs", "-o", "size=300m", "tmpfs", media]);
+      try {
+        await run("cp", [area.bundle, join(media, "app.AppBundle")]);
+        await run("mount", ["-o", "remount,ro", media]);
+        const bundle = join(media, "app.AppBundle");
+        for (
+          const args of [[], ["--pbundle_extract_and_run"], ["--pbundle_pngIcon"], [
+            "--pbundle_verify",
+          ]]
+        ) {
+          const r = await runBundleProcess(bundle, args, { env: areaEnv(area) });
+          assert.ok(r.code === 0 || args[0] === "--pbundle_pngIcon", `${args}: ${r.stderr}`);
+        }
+        assert.deepEqual(await readdir(media), ["app.AppBundle"]);
+      } finally {
+        await run("umount", [media]);
+      }
+    } finally {
+      await area.cleanup();
+    }
+  },
+});
+
+Deno.test({
+  name: "a read-only or full cache directory gives a clear error for a cached extraction",
+  ignore: !isRoot,
+  async fn() {
+    const area = await makeBundle({
+      files: { ...FILES, "big.bin": "x".repeat(200_000) },
+      runBehavior: 1,
+      disableRandomWorkDir: true,
+    });
+    try {
+      await run("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", area.cache]);
+      try {
+        const r = await runBundleProcess(area.bundle, [], { env: areaEnv(area) });
+        assert.equal(r.code, 127);
+        assert.match(r.stderr, /Cannot .* cache .*read-only file system \(EROFS\)/);
+      } finally {
+        await run("umount", [area.cache]);
+      }
+      await run("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", area.cache]);
+      try {
+        const r = await runBundleProcess(area.bundle, [], { env: areaEnv(area) });
+        assert.equal(r.code, 127);
+        assert.match(
+          r.stderr,
+          /Cannot .*cache.*no space left on the device \(ENOSPC\)|Cannot .*cache/,
+        );
+        assert.match(r.stderr, /free some space or set XDG_CACHE_HOME/);
+      } finally {
+        await run("umount", [area.cache]);
+      }
+    } finally {
+      await area.cleanup();
+    }
+  },
+});
