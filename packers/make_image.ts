@@ -18,6 +18,9 @@ export interface Compression {
   level?: number;
 }
 
+/** The memory mksquashfs may use for its caches (its -mem option). */
+export const MKSQUASHFS_MEMORY = "128M";
+
 /** Default zstd level for squashfs images: mksquashfs's own default for zstd. */
 export const DEFAULT_ZSTD_LEVEL = 15;
 
@@ -105,6 +108,11 @@ export async function makeImageWithTool(options: MakeImageOptions): Promise<void
       "0",
       "-all-time",
       "0",
+      // mksquashfs otherwise sizes its caches to a quarter of physical memory
+      // (over 1 GB RSS on a 2 GiB AppDir); 128 MB keeps a pack under the
+      // issue's 300 MB and is no slower (bench/pack_memory.ts).
+      "-mem",
+      MKSQUASHFS_MEMORY,
     ];
     if (level !== undefined && algorithm !== "lzo" && algorithm !== "lz4") {
       args.push(
