@@ -227,9 +227,8 @@ Deno.test("unsquashfs -o OFFSET lists the image of a bundle", async () => {
 
 Deno.test("squashfuse -o offset=OFFSET mounts the image of a bundle", async () => {
   if (!tools("mksquashfs", "squashfuse", "fusermount3")) return;
-  try {
-    await Deno.stat("/dev/fuse");
-  } catch {
+  // Deno.stat of a /dev path needs more than --allow-read; ask the shell.
+  if ((await run("sh", ["-c", "test -c /dev/fuse"])).code !== 0) {
     if (Deno.env.get("CI") === "true") throw new Error("/dev/fuse is missing");
     console.warn("skipped: /dev/fuse is missing");
     return;
