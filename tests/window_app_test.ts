@@ -85,9 +85,13 @@ Deno.test({
       });
       const title = await page.title();
       assert.equal(title, "YAML Viewer");
+      await page.click("#samples li:nth-child(2)");
+      await page.waitForFunction(() =>
+        /routes/.test((globalThis as AV).document.getElementById("sample")!.textContent)
+      );
       const shot = join(ROOT, "docs", "screenshot.png");
       mkdirSync(dirname(shot), { recursive: true });
-      await page.screenshot({ path: shot });
+      await page.screenshot({ path: shot, fullPage: true });
     }),
 });
 
