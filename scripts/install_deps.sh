@@ -13,6 +13,7 @@ wanted=(
   "zstd zstd"
   "readelf binutils"
   "objcopy binutils"
+  "chromium chromium"
 )
 
 missing=()
