@@ -52,6 +52,21 @@ import {
 /** Bundles at least this large do not fall back to extraction in mode 3. */
 export const MODE3_EXTRACT_LIMIT = 350 * 1024 * 1024;
 
+/**
+ * Tells whether a failed or impossible mount may fall back to extraction:
+ * mode 2 always, mode 3 only for bundles under 350 MB (the bundle file's own
+ * size), mode 0 never.
+ *
+ * @param mode MountOrExtract.
+ * @param bundleSize The bundle file's size in bytes.
+ * @returns True when extraction is allowed.
+ */
+export function mayFallBackToExtraction(mode: number, bundleSize: number): boolean {
+  if (mode === 1 || mode === 2) return true;
+  if (mode === 3) return bundleSize < MODE3_EXTRACT_LIMIT;
+  return false;
+}
+
 /** The AppDir of a run. */
 export interface OpenedAppDir {
   /** The AppDir's path (APPDIR). */
@@ -119,7 +134,7 @@ export async function openAppDir(
           `(or APPIMAGE_EXTRACT_AND_RUN=1)`,
       );
     }
-    if (mode === 3 && ctx.bundle.fileSize >= MODE3_EXTRACT_LIMIT) {
+    if (!mayFallBackToExtraction(mode, ctx.bundle.fileSize)) {
       throw new RuntimeError(
         `Cannot mount the image of "${ctx.bundlePath}": ${failure}; the bundle is ` +
           `${Math.round(ctx.bundle.fileSize / 1048576)} MB, too large to extract on every launch ` +

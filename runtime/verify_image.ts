@@ -99,7 +99,7 @@ export function verifyImage(
   if (hash !== expected) {
     throw new RuntimeError(
       `Cannot run "${ctx.bundlePath}": its image does not match the hash in its runtime info ` +
-        `(sha256 ${hash}, expected ${expected}); the bundle is damaged or was modified, download it again`,
+        `(sha256 ${hash}, expected ${expected}); the bundle is damaged, truncated or modified; download it again`,
     );
   }
   try {

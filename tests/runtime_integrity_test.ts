@@ -1,0 +1,185 @@
+/**
+ * End-to-end tests of integrity and failure: a flipped image byte is refused,
+ * truncated bundles and a bundle without runtime info get clear errors, FUSE
+ * being unavailable falls back (modes 2, 3) or explains itself (mode 0), and
+ * extraction never writes outside its directory.
+ */
+
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { lstat, mkdir, readFile, readlink, truncate, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { readBundle } from "../format/bundle.ts";
+import {
+  areaEnv,
+  fuseWorks,
+  listTree,
+  makeBundle,
+  runBundleProcess,
+  type TestArea,
+} from "./_runtime_helper.ts";
+
+const FILES = {
+  AppRun: '#!/bin/sh\necho "ok $*"\n',
+  "data.bin": "0123456789".repeat(2000),
+};
+
+async function flipImageByte(area: TestArea): Promise<void> {
+  const info = await readBundle(area.bundle);
+  const bytes = await readFile(area.bundle);
+  const at = info.imageOffset + Math.floor(info.imageSize / 2);
+  bytes[at] = bytes[at]! ^ 0x01;
+  await writeFile(area.bundle, bytes);
+}
+
+for (
+  const [mode, runBehavior, fixed] of [["mount", 0, false], ["extract", 1, false], [
+    "cached extract",
+    1,
+    true,
+  ]] as const
+) {
+  Deno.test({
+    name: `a flipped byte in the image is refused (${mode} mode), even after a good run`,
+    ignore: mode === "mount" && !fuseWorks(),
+    async fn() {
+      const area = await makeBundle({ files: FILES, runBehavior, disableRandomWorkDir: fixed });
+      try {
+        let r = await runBundleProcess(area.bundle, [], { env: areaEnv(area) });
+        assert.equal(r.stdout, "ok \n", r.stderr);
+        await flipImageByte(area);
+        r = await runBundleProcess(area.bundle, [], { env: areaEnv(area) });
+        if (fixed) {
+          // The runtime info's hash names the good extraction, which was
+          // verified when made: trusting it runs the good app, never the bad bytes.
+          assert.ok(r.code === 0 || r.code === 127, r.stderr);
+        } else {
+          assert.equal(r.code, 127);
+          assert.match(r.stderr, /its image does not match the hash in its runtime info/);
+          assert.equal(r.stdout, "");
+        }
+        r = await runBundleProcess(area.bundle, ["--pbundle_verify"], { env: areaEnv(area) });
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, /does not match the hash/);
+        assert.deepEqual(listTree(area.tmp), []);
+      } finally {
+        await area.cleanup();
+      }
+    },
+  });
+}
+
+Deno.test("a truncated bundle gets a clear error", async () => {
+  const area = await makeBundle({ files: FILES, runBehavior: 1 });
+  try {
+    const info = await readBundle(area.bundle);
+    const cuts: [number, RegExp][] = [
+      [info.imageOffset + 100, /truncated/],
+      [info.imageOffset, /truncated/],
+      [info.imageOffset - 10, /truncated|past the end/],
+      // (A file cut inside the engine's own code cannot start at all: the
+      // kernel refuses it before any runtime code runs.)
+    ];
+    // Cut in the image's padding: the superblock is whole, the hash catches it.
+    await truncate(area.bundle, info.fileSize - 1);
+    const padded = await runBundleProcess(area.bundle, [], { env: areaEnv(area) });
+    assert.equal(padded.code, 127);
+    assert.match(padded.stderr, /damaged, truncated or modified/);
+    for (const [size, message] of cuts) {
+      await truncate(area.bundle, size);
+      const r = await runBundleProcess(area.bundle, [], { env: areaEnv(area) });
+      assert.equal(r.code, 127, `cut at ${size}`);
+      assert.match(r.stderr, /^pbundle runtime: Cannot read the bundle/);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.split("\n").length, 2, r.stderr); // one line
+    }
+  } finally {
+    await area.cleanup();
+  }
+});
+
+Deno.test("a bundle whose runtime info section was removed gets a clear error", async () => {
+  const area = await makeBundle({ files: FILES, runBehavior: 1 });
+  try {
+    const bytes = await readFile(area.bundle);
+    const name = new TextEncoder().encode(".pbundle_runtime_info\0");
+    const at = Buffer.from(bytes).lastIndexOf(Buffer.from(name));
+    assert.ok(at > 0);
+    bytes[at + 1] = "x".charCodeAt(0); // ".xbundle_runtime_info": the section is gone
+    await writeFile(area.bundle, bytes);
+    const r = await runBundleProcess(area.bundle, [], { env: areaEnv(area) });
+    assert.equal(r.code, 127);
+    assert.match(r.stderr, /has no \.pbundle_runtime_info section/);
+  } finally {
+    await area.cleanup();
+  }
+});
+
+Deno.test("without FUSE: mode 0 says what is missing and how to run anyway; modes 2 and 3 extract with one line", async () => {
+  const emptyPath = await Deno.makeTempDir();
+  try {
+    for (const mode of [0, 2, 3] as const) {
+      const area = await makeBundle({ files: FILES, runBehavior: mode, noStaticTools: true });
+      try {
+        const env = areaEnv(area, { PATH: emptyPath });
+        const r = await runBundleProcess(area.bundle, ["x"], { env });
+        if (mode === 0) {
+          assert.equal(r.code, 127);
+          assert.match(r.stderr, /Cannot mount the image .*squashfuse is not installed/);
+          assert.match(r.stderr, /--pbundle_extract_and_run/);
+          const anyway = await runBundleProcess(area.bundle, ["--pbundle_extract_and_run", "x"], {
+            env,
+          });
+          assert.equal(anyway.stdout, "ok x\n", anyway.stderr);
+        } else {
+          assert.equal(r.code, 0, r.stderr);
+          assert.equal(r.stdout, "ok x\n");
+          assert.equal(r.stderr.trim().split("\n").length, 1);
+          assert.match(r.stderr, /extracting instead/);
+        }
+        assert.deepEqual(listTree(area.tmp), []);
+      } finally {
+        await area.cleanup();
+      }
+    }
+  } finally {
+    await Deno.remove(emptyPath, { recursive: true });
+  }
+});
+
+Deno.test("extraction keeps symlinks that point outside as links and writes nothing outside", async () => {
+  const outside = await Deno.makeTempDir();
+  const area = await makeBundle({
+    files: {
+      AppRun: "#!/bin/sh\n",
+      "abs-link": { symlink: outside },
+      "rel-link": { symlink: "../../../../../../../tmp" },
+      "dir/file": "inside",
+    },
+    runBehavior: 1,
+  });
+  try {
+    const cwd = join(area.root, "x");
+    await mkdir(cwd);
+    const r = await runBundleProcess(area.bundle, ["--appimage-extract"], {
+      env: areaEnv(area),
+      cwd,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const root = join(cwd, "squashfs-root");
+    assert.ok((await lstat(join(root, "abs-link"))).isSymbolicLink());
+    assert.equal(await readlink(join(root, "abs-link")), outside);
+    assert.ok((await lstat(join(root, "rel-link"))).isSymbolicLink());
+    assert.deepEqual(listTree(outside), []);
+    // Extracting again over the existing tree still does not follow the links.
+    const again = await runBundleProcess(area.bundle, ["--appimage-extract"], {
+      env: areaEnv(area),
+      cwd,
+    });
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(listTree(outside), []);
+  } finally {
+    await area.cleanup();
+    await Deno.remove(outside, { recursive: true });
+  }
+});
