@@ -1,0 +1,118 @@
+/**
+ * Tests of the runtime build: engine choice, the cache, the embed edition
+ * (tools built into the runtime, no .pbundle_static_tools section) and the
+ * aarch64 cross build.
+ */
+
+import assert from "node:assert/strict";
+import { copyFile, mkdir, mkdtemp, open, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { UsageError } from "../errors.ts";
+import { pack } from "../packers/appdir.ts";
+import { cachedRuntime, resolveEngine } from "../runtime/build/build_runtime.ts";
+import { areaEnv, fuseWorks, listTree, runBundleProcess, writeAppDir } from "./_runtime_helper.ts";
+
+const EM_X86_64 = 62;
+const EM_AARCH64 = 183;
+
+async function elfMachine(path: string): Promise<number> {
+  const handle = await open(path, "r");
+  try {
+    const head = new Uint8Array(20);
+    await handle.read(head, 0, 20, 0);
+    return new DataView(head.buffer).getUint16(0x12, true);
+  } finally {
+    await handle.close();
+  }
+}
+
+Deno.test("resolveEngine() picks node without a denort, and refuses deno without one", () => {
+  const saved = Deno.env.get("DENORT_BIN");
+  try {
+    Deno.env.delete("DENORT_BIN");
+    assert.equal(resolveEngine("auto").engine, "node");
+    assert.match(resolveEngine("auto").reason, /no denort available/);
+    assert.equal(resolveEngine("node").engine, "node");
+    assert.throws(
+      () => resolveEngine("deno"),
+      (e) => e instanceof UsageError && /DENORT_BIN/.test(e.message),
+    );
+    Deno.env.set("DENORT_BIN", Deno.execPath()); // any existing file counts as available
+    assert.equal(resolveEngine("auto").engine, "deno");
+  } finally {
+    if (saved === undefined) Deno.env.delete("DENORT_BIN");
+    else Deno.env.set("DENORT_BIN", saved);
+  }
+});
+
+Deno.test("cachedRuntime() reuses the cached runtime while the sources are unchanged", async () => {
+  const first = await cachedRuntime({ engine: "node" });
+  const second = await cachedRuntime({ engine: "node" });
+  assert.equal(second.path, first.path);
+  assert.equal(second.fromCache, true);
+  assert.match(second.path, /runtimes\/[^/]+\/node-x86_64$|runtimes\/[^/]+\/node-aarch64$/);
+  assert.equal(
+    await elfMachine(second.path),
+    Deno.build.arch === "x86_64" ? EM_X86_64 : EM_AARCH64,
+  );
+});
+
+Deno.test({
+  name:
+    "an embed-edition runtime carries the tools itself: a bundle without a tools section mounts with them",
+  ignore: !fuseWorks(),
+  async fn() {
+    const root = await mkdtemp(join(tmpdir(), "pbundle-embed-test-"));
+    try {
+      const tools = join(root, "tools");
+      await mkdir(tools);
+      await copyFile("/usr/bin/squashfuse", join(tools, "squashfuse"));
+      const runtime = await cachedRuntime({
+        engine: "node",
+        embedToolsDir: tools,
+        cacheDir: join(root, "build-cache"),
+      });
+      assert.match(runtime.path, /-embed-[0-9a-f]{16}$/);
+      const appDir = join(root, "AppDir");
+      await writeAppDir(appDir, { AppRun: '#!/bin/sh\necho "mounted at $APPDIR"\n' });
+      const bundle = join(root, "app.AppBundle");
+      await pack({
+        appDir,
+        appBundleId: "embed-20260101-pbundle",
+        output: bundle,
+        runtime: runtime.path,
+        runBehavior: 0,
+        noStaticTools: true,
+      });
+      const area = { tmp: join(root, "tmp"), cache: join(root, "cache"), home: root };
+      await mkdir(area.tmp);
+      const emptyPath = join(root, "empty-bin");
+      await mkdir(emptyPath);
+      // PATH has no squashfuse: only the embedded copy can mount.
+      const env = {
+        ...areaEnv({ ...area, root, bundle, cleanup: async () => {} }),
+        PATH: emptyPath,
+      };
+      const r = await runBundleProcess(bundle, [], { env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^mounted at /);
+      assert.ok(
+        listTree(join(area.cache, "pbundle", "tools")).some((p) => p.endsWith("/squashfuse")),
+      );
+      assert.deepEqual(listTree(area.tmp), []);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "the node engine cross-builds an aarch64 runtime on x86_64",
+  ignore: Deno.build.arch !== "x86_64",
+  async fn() {
+    const built = await cachedRuntime({ engine: "node", target: "aarch64" });
+    assert.equal(built.target, "aarch64");
+    assert.equal(await elfMachine(built.path), EM_AARCH64);
+  },
+});
