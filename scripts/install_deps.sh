@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# Installs the Debian packages pbundle's tests and examples use, when they are
-# missing. Needs root (or sudo); prints what to install otherwise. Safe to run
-# again: it does nothing when everything is there.
+# Installs the Debian packages pbundle's examples (no argument) or tests
+# (--tests) use, when they are missing. Needs root (or sudo); prints what to
+# install otherwise. Safe to run again: it does nothing when everything is there.
 set -euo pipefail
 
-# program-to-check  Debian-package
+# program-to-check  Debian-package; the example needs only FUSE mounting.
 wanted=(
-  "mksquashfs squashfs-tools"
-  "unsquashfs squashfs-tools"
   "squashfuse squashfuse"
   "fusermount3 fuse3"
+)
+if [ "${1:-}" = "--tests" ]; then wanted+=(
+  "mksquashfs squashfs-tools"
+  "unsquashfs squashfs-tools"
   "zstd zstd"
   "readelf binutils"
   "objcopy binutils"
   "chromium chromium"
-)
+); fi
 
 missing=()
 for entry in "${wanted[@]}"; do
@@ -23,6 +25,13 @@ for entry in "${wanted[@]}"; do
     missing+=("$package")
   fi
 done
+# Python modules the tests use as independent checkers, from pip's configured index.
+if [ "${1:-}" = "--tests" ] && command -v python3 >/dev/null 2>&1 &&
+  ! python3 -c "import cbor2" >/dev/null 2>&1; then
+  echo "pbundle: installing the Python module cbor2 (pip)" >&2
+  python3 -m pip install --quiet --disable-pip-version-check cbor2
+fi
+
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
