@@ -287,8 +287,10 @@ export async function startAppServer(options: AppServerOptions): Promise<AppServ
     const connection = acceptWebSocket(request, socket, head);
     if (!connection) return;
     sockets.add(connection);
+    log.debug(`app server: a page connected for events (${sockets.size} now)`);
     connection.onClose = () => {
       sockets.delete(connection);
+      log.debug(`app server: a page went away (${sockets.size} left)`);
       notifyConnections();
     };
     notifyConnections();

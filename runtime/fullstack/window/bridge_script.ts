@@ -3,7 +3,7 @@
  * frontend: it defines `window.auroraview`, the page's way to the Python
  * backend and the host's plugins. Engine-neutral (node: built-ins only).
  *
- * ```js
+ * ```js ignore
  * await auroraview.call("api.get_sample", { name: "colors.yaml" }); // -> the result
  * await auroraview.api.get_sample({ name: "colors.yaml" });        // the same, through the proxy
  * auroraview.on("count", (data) => console.log(data.value));        // events from Python

@@ -71,7 +71,8 @@ export interface WindowFrontendOptions {
  * @returns The frontend, for runFullstack's frontend option.
  * @example Serve headless
  * ```ts ignore
- * import { createWindowFrontend, runFullstack } from "@pbundle/pbundle";
+ * import { runFullstack } from "@pbundle/pbundle";
+ * import { createWindowFrontend } from "./window_frontend.ts";
  * const status = await runFullstack(ctx, { frontend: createWindowFrontend({ headless: true }) });
  * ```
  */
