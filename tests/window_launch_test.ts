@@ -52,7 +52,12 @@ Deno.test({
     const { browser, argsFile } = fakeBin(bin);
     const app = await startBundle(bundle, {
       waitForUrl: false,
-      env: { PBUNDLE_HEADLESS: "0", BROWSER: browser, PATH: `${bin}:${Deno.env.get("PATH")}` },
+      env: {
+        PBUNDLE_HEADLESS: "0",
+        DISPLAY: ":0",
+        BROWSER: browser,
+        PATH: `${bin}:${Deno.env.get("PATH")}`,
+      },
     });
     try {
       assert.ok(
@@ -113,7 +118,12 @@ Deno.test({
     const { browser, argsFile } = fakeBin(bin);
     const app = await startBundle(bundle, {
       waitForUrl: false,
-      env: { PBUNDLE_HEADLESS: "0", BROWSER: browser, PATH: `${bin}:${Deno.env.get("PATH")}` },
+      env: {
+        PBUNDLE_HEADLESS: "0",
+        DISPLAY: ":0",
+        BROWSER: browser,
+        PATH: `${bin}:${Deno.env.get("PATH")}`,
+      },
     });
     try {
       assert.ok(
@@ -146,7 +156,12 @@ Deno.test({
     const { browser, openedFile } = fakeBin(bin, 1);
     const app = await startBundle(bundle, {
       waitForUrl: false,
-      env: { PBUNDLE_HEADLESS: "0", BROWSER: browser, PATH: `${bin}:${Deno.env.get("PATH")}` },
+      env: {
+        PBUNDLE_HEADLESS: "0",
+        DISPLAY: ":0",
+        BROWSER: browser,
+        PATH: `${bin}:${Deno.env.get("PATH")}`,
+      },
     });
     try {
       assert.ok(await waitFor(() => existsSync(openedFile), 20000), app.stderr());
@@ -166,6 +181,21 @@ Deno.test({
     } finally {
       assert.equal(await app.stop(), 143);
       await Deno.remove(temp, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "window launcher: without a display the app serves and prints its address",
+  ignore,
+  fn: async () => {
+    const bundle = await packedExample();
+    const app = await startBundle(bundle, { env: { PBUNDLE_HEADLESS: "0" } });
+    try {
+      assert.match(app.url, /^http:\/\/127\.0\.0\.1:\d+\/__pbundle\/launch\?token=[\w-]{43}$/);
+      assert.match(app.stderr(), /Cannot open a window: no display/);
+    } finally {
+      assert.equal(await app.stop(), 143);
     }
   },
 });

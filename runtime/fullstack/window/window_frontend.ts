@@ -159,6 +159,14 @@ async function runWindow(
       return await stopRequested;
     }
 
+    if (!env["DISPLAY"] && !env["WAYLAND_DISPLAY"]) {
+      log.warn(
+        "Cannot open a window: no display (DISPLAY and WAYLAND_DISPLAY are unset); " +
+          "serving until interrupted at:",
+      );
+      print(url);
+      return await stopRequested;
+    }
     const browser = options.browser === undefined ? findBrowser(env) : options.browser;
     if (browser?.kind === "chromium") {
       const status = await runAppWindow(context, browser, url, server, cleanups);
