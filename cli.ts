@@ -59,6 +59,8 @@ const PACK_USAGE = `Usage: pbundle pack -a APPDIR -i APPBUNDLE_ID [options]
       --add-elf-section FILE.elfS add FILE's bytes as a section named after it (repeatable)
       --add-updinfo STRING        add a .upd_info section
   -A, --appimage-compat           write the AppImage magic "AI\\x02" instead of "AB\\x02"
+      --mksquashfs                make the squashfs image with the host's mksquashfs
+                                  instead of pbundle's own writer
       --json                      print the result as JSON`;
 
 /** Streams to print to; tests pass their own. */
@@ -128,6 +130,7 @@ async function runPack(args: string[], io: CliIo): Promise<number> {
     "add-elf-section": { type: "string", multiple: true },
     "add-updinfo": { type: "string" },
     "appimage-compat": { type: "boolean", short: "A" },
+    "mksquashfs": { type: "boolean" },
     "json": { type: "boolean" },
     "help": { type: "boolean", short: "h" },
   }, false);
@@ -193,6 +196,7 @@ async function runPack(args: string[], io: CliIo): Promise<number> {
   if (values["add-elf-section"]) options.elfSections = values["add-elf-section"];
   if (values["add-updinfo"] !== undefined) options.updInfo = values["add-updinfo"];
   if (values["appimage-compat"]) options.appimageCompat = true;
+  if (values.mksquashfs) options.mksquashfs = true;
   const result = await pack(options);
   if (values.json) {
     io.out(`${JSON.stringify(result, null, 2)}\n`);
@@ -300,10 +304,17 @@ async function runVerify(args: string[], io: CliIo): Promise<number> {
 
 async function runExtract(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseFlags("extract", args, {
+    pattern: { type: "string", multiple: true },
+    devices: { type: "boolean" },
     help: { type: "boolean", short: "h" },
   }, true);
   if (values.help) {
-    io.out("Usage: pbundle extract FILE [DIR]\n");
+    io.out(
+      "Usage: pbundle extract FILE [DIR] [--pattern GLOB]... [--devices]\n\n" +
+        "  DIR              where to extract (default: NAME_squashfs in the current directory)\n" +
+        "  --pattern GLOB   extract only the paths matching GLOB (repeatable)\n" +
+        "  --devices        create device nodes and fifos (root only; skipped with a warning otherwise)\n",
+    );
     return 0;
   }
   if (positionals.length < 1 || positionals.length > 2) {
@@ -318,7 +329,11 @@ async function runExtract(args: string[], io: CliIo): Promise<number> {
     positionals[1] ??
       `${basename(file).replace(/\.AppBundle$/, "")}_${bundle.runtimeInfo.FilesystemType}`,
   );
-  await extractImage(bundle, dir, { onWarning: (m) => io.err(`pbundle: warning: ${m}\n`) });
+  await extractImage(bundle, dir, {
+    ...(values.pattern ? { patterns: values.pattern } : {}),
+    ...(values.devices ? { allowDevices: true } : {}),
+    onWarning: (m) => io.err(`pbundle: warning: ${m}\n`),
+  });
   io.out(`Extracted ${file} into ${dir}\n`);
   return 0;
 }

@@ -1,6 +1,7 @@
 /**
- * Extracts a bundle's image into a directory: squashfs with unsquashfs -o OFFSET,
- * DwarFS with dwarfsextract --image-offset OFFSET.
+ * Extracts a bundle's image into a directory: squashfs with pbundle's own
+ * reader (no host tool needed; safe against hostile images), DwarFS with
+ * `dwarfsextract --image-offset OFFSET`.
  *
  * @module
  */
@@ -9,48 +10,65 @@ import { spawn } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import { InputError } from "../errors.ts";
 import type { BundleInfo } from "../format/bundle.ts";
+import { SquashfsImage } from "../format/squashfs/mod.ts";
 import { findOnPath } from "../packers/collect_static_tools.ts";
 
 /** Options of {@linkcode extractImage}. */
 export interface ExtractImageOptions {
   /** Glob patterns of the paths to extract; everything when absent. */
   patterns?: string[];
-  /** Called with each warning. */
+  /**
+   * Create device nodes and fifos (squashfs; only when running as root).
+   * @default {false}
+   */
+  allowDevices?: boolean;
+  /** Called with each warning (skipped device nodes, fifos). */
   onWarning?: (message: string) => void;
 }
 
 /**
  * Extracts a bundle's image into `dest`.
  *
+ * @example Extract the .desktop files of a bundle
+ * ```ts ignore
+ * import { extractImage, readBundle } from "@pbundle/pbundle";
+ * const bundle = await readBundle("./hello.AppBundle");
+ * await extractImage(bundle, "./hello-files", { patterns: ["*.desktop"] });
+ * ```
+ *
  * @param bundle The bundle, as {@linkcode readBundle} read it.
  * @param dest The directory to extract into; created when missing.
  * @param options Patterns and a warning callback.
- * @throws {InputError} When the extraction tool is missing or fails.
+ * @throws {FormatError} When the squashfs image is corrupt or hostile.
+ * @throws {InputError} When dwarfsextract is missing or fails.
  */
 export async function extractImage(
   bundle: BundleInfo,
   dest: string,
   options: ExtractImageOptions = {},
 ): Promise<void> {
-  const squashfs = bundle.runtimeInfo.FilesystemType === "squashfs";
-  const tool = squashfs ? "unsquashfs" : "dwarfsextract";
-  const path = await findOnPath(tool);
-  if (!path) {
-    throw new InputError(`Cannot extract "${bundle.path}": ${tool} is not on PATH`);
-  }
   await mkdir(dest, { recursive: true });
-  const args = squashfs
-    ? [
-      "-o",
-      String(bundle.imageOffset),
-      "-d",
-      dest,
-      "-f",
-      "-no-progress",
-      bundle.path,
-      ...(options.patterns ?? []),
-    ]
-    : ["-i", bundle.path, "-o", dest, "--image-offset", String(bundle.imageOffset)];
+  if (bundle.runtimeInfo.FilesystemType === "squashfs") {
+    const image = await SquashfsImage.open(bundle.path, bundle.imageOffset);
+    try {
+      await image.extract(dest, {
+        ...(options.patterns ? { patterns: options.patterns } : {}),
+        ...(options.allowDevices ? { allowDevices: true } : {}),
+        ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+      });
+    } finally {
+      await image.close();
+    }
+    return;
+  }
+  const path = await findOnPath("dwarfsextract");
+  if (!path) {
+    throw new InputError(
+      `Cannot extract "${bundle.path}": dwarfsextract is not on PATH; install dwarfs (https://github.com/mhx/dwarfs/releases)`,
+    );
+  }
+  const args = ["-i", bundle.path, "-o", dest, "--image-offset", String(bundle.imageOffset)];
+  for (const pattern of options.patterns ?? []) args.push("--pattern", pattern);
   const stderr: string[] = [];
   const code = await new Promise<number>((resolve, reject) => {
     const child = spawn(path, args, { stdio: ["ignore", "ignore", "pipe"] });
@@ -60,6 +78,6 @@ export async function extractImage(
   });
   if (code !== 0) {
     const last = stderr.join("").trim().split("\n").at(-1) ?? `exit status ${code}`;
-    throw new InputError(`Cannot extract "${bundle.path}" with ${tool}: ${last}`);
+    throw new InputError(`Cannot extract "${bundle.path}" with dwarfsextract: ${last}`);
   }
 }

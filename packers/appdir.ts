@@ -10,14 +10,14 @@ import { access, constants, lstat, mkdtemp, readdir, readFile, rm, stat } from "
 import { basename, dirname, join, resolve } from "node:path";
 import os from "node:os";
 import { InputError, UsageError } from "../errors.ts";
-import { assembleBundle, describeFsError, hashImage } from "../format/bundle.ts";
+import { assembleBundle, describeFsError } from "../format/bundle.ts";
 import type { NewSection } from "../format/elf/append_sections.ts";
 import { encodeRuntimeInfo, FORMAT_VERSION, RUNTIME_INFO_SECTION } from "../format/runtime_info.ts";
 import type { FilesystemType, MountOrExtract, RuntimeInfo } from "../format/runtime_info.ts";
 import { createStaticToolsArchive, STATIC_TOOLS_SECTION } from "../format/static_tools.ts";
 import { outputNameFromId, parseAppBundleId } from "./appbundle_id.ts";
 import { collectStaticTools } from "./collect_static_tools.ts";
-import { makeImageWithTool, parseCompression } from "./make_image.ts";
+import { makeImage, parseCompression } from "./make_image.ts";
 import type { Compression } from "./make_image.ts";
 import { cachedRuntime } from "../runtime/build/build_runtime.ts";
 
@@ -77,6 +77,12 @@ export interface PackOptions {
   elfSections?: string[];
   /** --add-updinfo STRING: the .upd_info section. */
   updInfo?: string;
+  /**
+   * --mksquashfs: make the squashfs image with the host's mksquashfs instead of
+   * pbundle's own writer.
+   * @default {false}
+   */
+  mksquashfs?: boolean;
   /**
    * -A/--appimage-compat: write "AI\x02" at offset 8 instead of "AB\x02".
    * @default {false}
@@ -300,20 +306,21 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   const work = await mkdtemp(join(dirname(output), `.${basename(output)}.work-`));
   try {
     const image = join(work, "image");
-    await makeImageWithTool({
+    const { size: imageSize, sha256 } = await makeImage({
       appDir,
       output: image,
       filesystem,
       compression,
       progress: options.progress ?? false,
+      useTool: options.mksquashfs ?? false,
+      onWarning: warn,
     });
-    const imageSize = (await stat(image)).size;
     const runtimeInfo: RuntimeInfo = {
       AppBundleID: options.appBundleId,
       PelfVersion: FORMAT_VERSION,
       HostInfo: hostInfo(),
       FilesystemType: filesystem,
-      Hash: await hashImage(image, 0, imageSize),
+      Hash: sha256,
       DisableRandomWorkDir: options.disableRandomWorkDir ?? false,
       MountOrExtract: runBehavior,
     };

@@ -1,12 +1,16 @@
 /**
- * Makes the filesystem image of an AppDir: squashfs through mksquashfs, DwarFS
- * through mkdwarfs, reproducibly (owners 0:0, one fixed timestamp).
+ * Makes the filesystem image of an AppDir, reproducibly (owners 0:0, one fixed
+ * timestamp): squashfs with pbundle's own writer (format/squashfs) or, on
+ * request, mksquashfs; DwarFS through mkdwarfs.
  *
  * @module
  */
 
 import { spawn } from "node:child_process";
+import { stat } from "node:fs/promises";
 import { InputError, UsageError } from "../errors.ts";
+import { hashImage } from "../format/bundle.ts";
+import { writeSquashfs } from "../format/squashfs/mod.ts";
 import type { FilesystemType } from "../format/runtime_info.ts";
 import { findOnPath } from "./collect_static_tools.ts";
 
@@ -76,6 +80,62 @@ function installHint(tool: string): string {
   return tool === "mksquashfs"
     ? "install squashfs-tools (apt-get install squashfs-tools), or drop --mksquashfs to use pbundle's own writer"
     : "install dwarfs (https://github.com/mhx/dwarfs/releases) and put mkdwarfs on PATH";
+}
+
+/** What {@linkcode makeImage} needs beyond {@linkcode MakeImageOptions}. */
+export interface MakeAnyImageOptions extends MakeImageOptions {
+  /** Use mksquashfs for squashfs instead of the native writer. */
+  useTool: boolean;
+  /** Called with each warning of the native writer. */
+  onWarning?: (message: string) => void;
+}
+
+/**
+ * Makes an image: squashfs zstd or gzip with the native writer unless a tool is
+ * asked for (or the compression is one only mksquashfs writes), else the host tool.
+ *
+ * @param options What to make.
+ * @returns The image's size and SHA-256.
+ * @throws {InputError} When a needed tool is missing or fails.
+ */
+export async function makeImage(
+  options: MakeAnyImageOptions,
+): Promise<{ size: number; sha256: string }> {
+  const { algorithm, level } = options.compression;
+  const native = options.filesystem === "squashfs" && !options.useTool &&
+    (algorithm === "zstd" || algorithm === "gzip");
+  if (native) {
+    const progress = options.progress ? progressPrinter() : undefined;
+    const result = await writeSquashfs(options.appDir, options.output, {
+      compression: algorithm,
+      level: level ?? (algorithm === "zstd" ? DEFAULT_ZSTD_LEVEL : 9),
+      blockSize: options.blockSize ?? 131072,
+      ...(progress ? { onProgress: progress } : {}),
+      ...(options.onWarning ? { onWarning: options.onWarning } : {}),
+    });
+    if (progress) process.stderr.write("\n");
+    return { size: result.size, sha256: result.sha256 };
+  }
+  if (options.filesystem === "squashfs" && !options.useTool) {
+    options.onWarning?.(
+      `pbundle's squashfs writer does zstd and gzip; using mksquashfs for ${algorithm}`,
+    );
+  }
+  await makeImageWithTool(options);
+  const { size } = await stat(options.output);
+  return { size, sha256: await hashImage(options.output, 0, size) };
+}
+
+/** Returns a progress callback that redraws one line on standard error. */
+function progressPrinter(): (done: number, total: number) => void {
+  let last = -1;
+  return (done, total) => {
+    const percent = total > 0 ? Math.floor((done / total) * 100) : 100;
+    if (percent === last) return;
+    last = percent;
+    const mib = (n: number) => (n / 1048576).toFixed(1);
+    process.stderr.write(`\rpbundle: packing ${percent}% (${mib(done)} of ${mib(total)} MiB)`);
+  };
 }
 
 /**

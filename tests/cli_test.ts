@@ -175,9 +175,34 @@ Deno.test("extract unpacks the image into DIR with every kind of entry", async (
     assert.equal(await Deno.readLink(join(out, "usr/hello-link")), "bin/hello");
     assert.equal(await Deno.readLink(join(out, ".DirIcon")), "hello.png");
     assert.equal((await Deno.stat(join(out, "AppRun"))).mode! & 0o777, 0o755);
-    assert.ok((await Deno.lstat(join(out, "usr/share/fifo"))).isFifo);
     assert.deepEqual(await listDir(join(out, "usr/share/empty")), []);
     assert.equal((await Deno.stat(join(out, "usr/share/empty.txt"))).size, 0);
+    // A fifo is skipped with a warning unless asked for (and running as root).
+    await assert.rejects(Deno.lstat(join(out, "usr/share/fifo")), Deno.errors.NotFound);
+    assert.match(result.stderr, /warning: .*fifo/);
+  });
+});
+
+Deno.test("extract --devices creates fifos when running as root", async () => {
+  if (!tools("mksquashfs") || Deno.uid() !== 0) return;
+  await withTempDir(async (dir) => {
+    const { bundle } = await packFixture(dir, ["-t"]);
+    const out = join(dir, "extracted");
+    const result = await runCli(["extract", bundle, out, "--devices"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok((await Deno.lstat(join(out, "usr/share/fifo"))).isFifo);
+  });
+});
+
+Deno.test("extract --pattern extracts only the matching paths", async () => {
+  if (!tools("mksquashfs")) return;
+  await withTempDir(async (dir) => {
+    const { bundle } = await packFixture(dir, ["-t"]);
+    const out = join(dir, "extracted");
+    const result = await runCli(["extract", bundle, out, "--pattern", "usr/bin/*"]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok((await Deno.stat(join(out, "usr/bin/hello"))).isFile);
+    await assert.rejects(Deno.lstat(join(out, "AppRun")), Deno.errors.NotFound);
   });
 });
 
