@@ -122,8 +122,16 @@ export function mountImage(ctx: RuntimeContext, mounter: Tool, mountPoint: strin
   const args = ctx.info.FilesystemType === "dwarfs"
     ? [ctx.bundlePath, mountPoint, "-o", `offset=${offset},ro`]
     : ["-o", `offset=${offset}`, ctx.bundlePath, mountPoint];
+  const env = { ...ctx.env, ...mounter.env };
+  // First without a stderr pipe: a daemonizing mounter keeps a pipe open for a
+  // while, which costs milliseconds on every launch. Only a failure is run
+  // again to capture the mounter's message.
+  const quick = childProcess().spawnSync(mounter.path, args, { env, stdio: "ignore" });
+  if (quick.error) throw quick.error;
+  if (quick.status === 0 && isMountPoint(mountPoint)) return;
+  if (isMountPoint(mountPoint)) unmount(mountPoint);
   const result = childProcess().spawnSync(mounter.path, args, {
-    env: { ...ctx.env, ...mounter.env },
+    env,
     stdio: ["ignore", "ignore", "pipe"],
     encoding: "utf8",
   });

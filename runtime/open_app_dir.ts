@@ -108,6 +108,10 @@ export async function openAppDir(
 ): Promise<OpenedAppDir> {
   const mode = options.forceExtract ? 1 : ctx.info.MountOrExtract;
   const fixed = ctx.info.DisableRandomWorkDir === true;
+  // A cached extraction needs no work root: skip creating one.
+  if (mode === 1 && fixed) {
+    return { appDir: await extractCached(ctx, tools), how: "cached-extract" };
+  }
   const root = workRoot(ctx);
   onCleanup(() => removeRootIfEmpty(root)); // registered first, so it runs last
   cleanStale(ctx, root, tools);
