@@ -19,7 +19,8 @@ import {
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readPackConfig } from "../packers/fullstack/config.ts";
+import { ConfigError, parsePackConfig, readPackConfig } from "../packers/fullstack/config.ts";
+import { planFullstack } from "../packers/fullstack/plan_fullstack.ts";
 import { devDocument } from "../packers/fullstack/dev_document.ts";
 import { SUPPORT_SOURCE_DIR } from "../packers/fullstack/write_fullstack_app_dir.ts";
 import { runFullstack } from "../runtime/fullstack/host.ts";
@@ -344,4 +345,27 @@ Deno.test("findBrowser() takes BROWSER first, then the Chromium family on PATH; 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+Deno.test("[plugins]: defaults, values in the document, and errors naming the nearest key", () => {
+  const base = '[package]\nname = "p"\nversion = "1"\n[app]\nfrontend_path = "f"\n';
+  const plain = parsePackConfig(base, "/x/pbundle.pack.toml");
+  assert.deepEqual(plain.plugins, { shell: true, process: false, processAllow: [] });
+  const on = parsePackConfig(
+    base + '[plugins]\nshell = false\nprocess = true\nprocess_allow = ["ffmpeg", "/usr/bin/env"]\n',
+    "/x/pbundle.pack.toml",
+  );
+  assert.deepEqual(planFullstack(on).document.plugins, {
+    shell: false,
+    process: true,
+    processAllow: ["ffmpeg", "/usr/bin/env"],
+  });
+  assert.throws(
+    () => parsePackConfig(base + "[plugins]\nproces = true\n", "/x/pbundle.pack.toml"),
+    (e) => e instanceof ConfigError && /proces/.test(e.message) && /"?process"?/.test(e.message),
+  );
+  assert.throws(
+    () => parsePackConfig(base + '[plugins]\nprocess_allow = "ls"\n', "/x/pbundle.pack.toml"),
+    ConfigError,
+  );
 });
