@@ -417,7 +417,7 @@ Deno.test({
       assert.match(result.appBundleId, /^dev\.pbundle\.yamlviewer#yaml-viewer:0\.1\.\d+$/);
       const head = readFileSync(output).subarray(8, 11);
       assert.deepEqual([...head], [0x41, 0x49, 0x02], "appimage = true writes AI\\x02");
-      const env = { ...Deno.env.toObject(), XDG_CACHE_HOME: cache };
+      const env = { ...Deno.env.toObject(), XDG_CACHE_HOME: cache, PBUNDLE_FRONTEND: "stdio" };
       const request = '{"id":1,"method":"api.info"}\n{"id":2,"method":"api.list_samples"}\n';
       const runs = [0, 1].map(() =>
         spawnSync(output, ["--flag", "ü"], { input: request, env, encoding: "utf8" })
