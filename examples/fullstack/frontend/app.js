@@ -3,7 +3,7 @@
 const $ = (id) => document.getElementById(id);
 
 async function main() {
-  const bridge = window.auroraview;
+  const bridge = globalThis.auroraview;
   if (!bridge) {
     $("status").textContent =
       "No backend bridge: open this page through the packed app or pbundle dev.";
@@ -21,7 +21,7 @@ async function main() {
     $("status").textContent = "Backend restarted";
   });
   // A call that fails (the backend's error message) and is not handled where it was made.
-  window.addEventListener("unhandledrejection", (event) => {
+  globalThis.addEventListener("unhandledrejection", (event) => {
     $("error").textContent = `Error: ${event.reason?.message ?? event.reason}`;
   });
   const info = await bridge.call("api.info");
