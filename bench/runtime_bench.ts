@@ -127,6 +127,7 @@ export async function runRuntimeBench(): Promise<string> {
       ["bundle, mount mode (MountOrExtract 0)", [mountBundle]],
       ["bundle, extract mode, warm cache (1 + fixed dir)", [extractBundle]],
       ["bundle --pbundle_pngIcon", [mountBundle, "--pbundle_pngIcon"]],
+      ["bundle --pbundle_offset (the runtime's own start-up)", [mountBundle, "--pbundle_offset"]],
     ];
     for (const [name, command] of cases) results.push([name, await timeLoop(command, env)]);
     const ms = Object.fromEntries(results);
