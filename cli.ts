@@ -23,6 +23,9 @@ import { extractImage } from "./image/extract_image.ts";
 import { pack, parseRuntimeInfoEntries } from "./packers/appdir.ts";
 import { collectStaticTools } from "./packers/collect_static_tools.ts";
 import { buildRuntime, hostTarget } from "./runtime/build/build_runtime.ts";
+import { packFullstack, runDev } from "./packers/fullstack/mod.ts";
+import { stdioFrontend } from "./runtime/fullstack/host.ts";
+import { createWindowFrontend } from "./runtime/fullstack/window/window_frontend.ts";
 
 type FlagSpec = NonNullable<Parameters<typeof parseArgs>[0]>["options"] & object;
 
@@ -33,6 +36,7 @@ Commands:
   inspect   Show a bundle's runtime info, sections and image
   verify    Recompute a bundle's image hash and compare it
   extract   Extract a bundle's image into a directory
+  dev       Run a full-stack project from its source tree
   runtime   Build the runtime that heads every bundle (pbundle runtime build)
 
 Options:
@@ -40,6 +44,16 @@ Options:
   -V, --version   Show pbundle's version and the format version it writes`;
 
 const PACK_USAGE = `Usage: pbundle pack -a APPDIR -i APPBUNDLE_ID [options]
+       pbundle pack --config FILE [--build] [--strategy S] [-o OUT] [--runtime F] [-c C]
+
+Full-stack projects (a pbundle.pack.toml or auroraview.pack.toml):
+      --config FILE               the pack file, or a directory holding one
+      --build                     run [build] before/after commands first
+      --strategy S                override [python] strategy: standalone, pyoxidizer,
+                                  embedded, system or portable
+      --keep-appdir DIR           also keep the AppDir that was packed in DIR
+
+AppDirs (pelf's flags):
 
   -a, --add-appdir DIR            the AppDir to pack (must hold an executable AppRun)
   -i, --appbundle-id ID           name-date-maintainer, name#repo[:version] or name#repo[:version]@date
@@ -131,6 +145,10 @@ async function runPack(args: string[], io: CliIo): Promise<number> {
     "add-updinfo": { type: "string" },
     "appimage-compat": { type: "boolean", short: "A" },
     "mksquashfs": { type: "boolean" },
+    "config": { type: "string" },
+    "build": { type: "boolean" },
+    "strategy": { type: "string" },
+    "keep-appdir": { type: "string" },
     "json": { type: "boolean" },
     "help": { type: "boolean", short: "h" },
   }, false);
@@ -146,6 +164,9 @@ async function runPack(args: string[], io: CliIo): Promise<number> {
         ? `did you mean ${nearest(filesystem, ["squashfs", "dwarfs"])}?`
         : undefined,
     );
+  }
+  if (values.config !== undefined || values.build || values.strategy || values["keep-appdir"]) {
+    return await runPackFullstack(values, io);
   }
   if (values["list-static-tools"]) {
     return await listStaticTools(
@@ -212,6 +233,97 @@ async function runPack(args: string[], io: CliIo): Promise<number> {
   }
   return 0;
 }
+
+const STRATEGIES = ["standalone", "pyoxidizer", "embedded", "system", "portable"] as const;
+
+async function runPackFullstack(
+  values: {
+    config?: string;
+    build?: boolean;
+    strategy?: string;
+    "keep-appdir"?: string;
+    "output-to"?: string;
+    runtime?: string;
+    compression?: string;
+    "add-appdir"?: string;
+    json?: boolean;
+  },
+  io: CliIo,
+): Promise<number> {
+  if (values["add-appdir"] !== undefined) {
+    throw new UsageError(
+      "Cannot pack: --config (a full-stack project) and --add-appdir (an AppDir) exclude each other",
+    );
+  }
+  const strategy = values.strategy;
+  if (strategy !== undefined && !(STRATEGIES as readonly string[]).includes(strategy)) {
+    const guess = nearest(strategy, STRATEGIES);
+    throw new UsageError(
+      `Cannot use strategy "${strategy}": expected one of ${STRATEGIES.join(", ")}`,
+      guess ? `did you mean ${guess}?` : undefined,
+    );
+  }
+  const options: Parameters<typeof packFullstack>[0] = {
+    config: values.config ?? ".",
+    log: (line) => io.err(`pbundle: ${line}\n`),
+    onWarning: (message) => io.err(`pbundle: warning: ${message}\n`),
+  };
+  if (values.build) options.build = true;
+  if (strategy !== undefined) options.strategy = strategy as typeof STRATEGIES[number];
+  if (values["output-to"] !== undefined) options.output = values["output-to"];
+  if (values.runtime !== undefined) options.runtime = values.runtime;
+  if (values.compression !== undefined) options.compression = values.compression;
+  if (values["keep-appdir"] !== undefined) options.keepAppDir = values["keep-appdir"];
+  const result = await packFullstack(options);
+  if (values.json) {
+    io.out(`${JSON.stringify(result, null, 2)}\n`);
+  } else {
+    io.out(
+      `Packed ${result.appBundleId} (${result.strategy}) into ${result.output}${
+        result.outputKind === "directory" ? " (a directory)" : ""
+      }\n`,
+    );
+  }
+  return 0;
+}
+
+async function runDevCommand(args: string[], io: CliIo): Promise<number> {
+  const separator = args.indexOf("--");
+  const own = separator < 0 ? args : args.slice(0, separator);
+  const appArgs = separator < 0 ? [] : args.slice(separator + 1);
+  const { values, positionals } = parseFlags("dev", own, {
+    config: { type: "string" },
+    headless: { type: "boolean" },
+    stdio: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, true);
+  if (values.help) {
+    io.out(`${DEV_USAGE}\n`);
+    return 0;
+  }
+  if (values.headless && values.stdio) {
+    throw new UsageError("Cannot run pbundle dev: --headless and --stdio exclude each other");
+  }
+  const config = values.config ?? positionals[0] ?? ".";
+  const frontend = values.stdio
+    ? stdioFrontend
+    : createWindowFrontend(values.headless ? { headless: true } : {});
+  return await runDev({
+    config,
+    args: appArgs,
+    frontend,
+    log: (line) => io.err(`pbundle: ${line}\n`),
+  });
+}
+
+const DEV_USAGE = `Usage: pbundle dev [PROJECT | --config FILE] [--headless | --stdio] [-- ARGS...]
+
+Runs a full-stack project from its source tree with the same host a bundle uses.
+
+  --config FILE   the pack file (default: pbundle.pack.toml or auroraview.pack.toml in PROJECT or .)
+  --headless      serve the frontend and print its address instead of opening a window
+  --stdio         no frontend: JSON-RPC requests on stdin, answers and events on stdout
+  -- ARGS         arguments passed to the backend`;
 
 async function listStaticTools(
   filesystem: FilesystemType,
@@ -414,6 +526,7 @@ $XDG_CACHE_HOME/pbundle/runtimes (or ~/.cache/pbundle/runtimes); prints its path
 
 const COMMANDS: Record<string, (args: string[], io: CliIo) => Promise<number>> = {
   pack: runPack,
+  dev: runDevCommand,
   runtime: runRuntime,
   inspect: runInspect,
   verify: runVerify,

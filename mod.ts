@@ -45,3 +45,29 @@ export { outputNameFromId, parseAppBundleId } from "./packers/appbundle_id.ts";
 export type { AppBundleIdParts } from "./packers/appbundle_id.ts";
 export { extractImage } from "./image/extract_image.ts";
 export type { ExtractImageOptions } from "./image/extract_image.ts";
+export {
+  buildFullstackAppDir,
+  ConfigError,
+  PACK_CONFIG_NAMES,
+  packFullstack,
+  parsePackConfig,
+  readPackConfig,
+  runDev,
+} from "./packers/fullstack/mod.ts";
+export type {
+  PackConfig,
+  PackFullstackOptions,
+  PackFullstackResult,
+  RunDevOptions,
+} from "./packers/fullstack/mod.ts";
+export {
+  BackendCallError,
+  BackendHost,
+  readFullstackDocument,
+  runFullstack,
+  stdioFrontend,
+} from "./runtime/fullstack/host.ts";
+export type { Frontend, FrontendContext, FullstackContext } from "./runtime/fullstack/host.ts";
+export { createWindowFrontend } from "./runtime/fullstack/window/window_frontend.ts";
+export { buildRuntime, cachedRuntime } from "./runtime/build/build_runtime.ts";
+export type { BuildRuntimeOptions, BuiltRuntime } from "./runtime/build/build_runtime.ts";
