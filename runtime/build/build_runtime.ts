@@ -129,9 +129,18 @@ function runtimeEntry(): string {
   return url.protocol === "file:" ? fileURLToPath(url) : url.href;
 }
 
-function configFile(): string | undefined {
+/**
+ * The --config for deno bundle and deno compile: pbundle's own deno.json when
+ * it is a local file; when pbundle runs from a remote module (jsr:, https:),
+ * a copy of its import map written into the work directory, so that neither
+ * the current directory's deno.json nor its absence changes the build.
+ */
+async function configArgs(workDir: string): Promise<string[]> {
   const url = new URL("../../deno.json", import.meta.url);
-  return url.protocol === "file:" ? fileURLToPath(url) : undefined;
+  if (url.protocol === "file:") return ["--config", fileURLToPath(url)];
+  const path = join(workDir, "deno.json");
+  await writeFile(path, JSON.stringify({ imports: denoConfig.imports }));
+  return ["--config", path];
 }
 
 async function run(command: string, args: string[], what: string, env?: Record<string, string>) {
@@ -152,14 +161,17 @@ async function run(command: string, args: string[], what: string, env?: Record<s
 async function bundleScript(workDir: string): Promise<string> {
   const out = join(workDir, "runtime.cjs");
   const args = ["bundle", "--quiet", "--platform", "node", "--format", "cjs", "-o", out];
-  const config = configFile();
-  if (config) args.push("--config", config);
+  args.push(...await configArgs(workDir));
   // The full-stack host is a separate module; without it the seam reports that
   // this runtime was built without full-stack support.
   const host = new URL("../fullstack/host.ts", import.meta.url);
   if (host.protocol === "file:" && !existsSync(fileURLToPath(host))) {
     args.push("--external", "./fullstack/host.ts");
   }
+  const entry = new URL("../main.ts", import.meta.url);
+  // Remote sources (pbundle run from jsr: or https:) may sit on a host outside
+  // deno's default import allow-list, e.g. a mirror.
+  if (entry.protocol !== "file:") args.push(`--allow-import=${entry.host}`);
   args.push(runtimeEntry());
   await run(Deno.execPath(), args, "bundle the runtime script");
   return out;
@@ -202,7 +214,12 @@ async function embedAssets(
   return { assets, id };
 }
 
-async function buildDeno(target: RuntimeTarget, output: string, embedToolsDir?: string) {
+async function buildDeno(
+  target: RuntimeTarget,
+  output: string,
+  workDir: string,
+  embedToolsDir?: string,
+) {
   if (embedToolsDir) {
     throw new UsageError(
       "Cannot embed tools in a deno-engine runtime yet",
@@ -217,8 +234,7 @@ async function buildDeno(target: RuntimeTarget, output: string, embedToolsDir?: 
     DENO_TRIPLES[target],
     ...DENO_PERMISSIONS,
   ];
-  const config = configFile();
-  if (config) args.push("--config", config);
+  args.push(...await configArgs(workDir));
   args.push("-o", output, runtimeEntry());
   await run(Deno.execPath(), args, "compile the deno runtime");
 }
@@ -268,7 +284,7 @@ async function buildInto(options: BuildRuntimeOptions, reuse: boolean): Promise<
       if (engine === "node") {
         await makeNodeSea({ script, output: temporary, target, cacheRoot, assets, log });
       } else {
-        await buildDeno(target, temporary, options.embedToolsDir);
+        await buildDeno(target, temporary, workDir, options.embedToolsDir);
       }
       await rename(temporary, path);
       await writeFile(stampPath, stamp);
@@ -280,6 +296,36 @@ async function buildInto(options: BuildRuntimeOptions, reuse: boolean): Promise<
   } finally {
     await rm(workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The environment variable naming a directory of prebuilt runtimes, one file
+ * per `<engine>-<target>` (e.g. `node-x86_64`). {@linkcode cachedRuntime} uses
+ * a matching file from it before building one; pbundle's own AppBundle sets it
+ * to the runtime it ships, so packing there needs neither network nor toolchain.
+ */
+export const PREBUILT_RUNTIME_DIR_ENV = "PBUNDLE_PREBUILT_RUNTIME_DIR";
+
+function prebuiltRuntime(options: BuildRuntimeOptions): BuiltRuntime | undefined {
+  const dir = process.env[PREBUILT_RUNTIME_DIR_ENV];
+  if (!dir || options.embedToolsDir) return undefined;
+  const target = options.target ?? hostTarget();
+  const engines: RuntimeEngine[] = options.engine === "deno" || options.engine === "node"
+    ? [options.engine]
+    : ["deno", "node"];
+  for (const engine of engines) {
+    const path = join(dir, `${engine}-${target}`);
+    if (existsSync(path) && statSync(path).isFile()) {
+      return {
+        path,
+        engine,
+        target,
+        engineReason: `${engine}: prebuilt, from ${PREBUILT_RUNTIME_DIR_ENV} ("${dir}")`,
+        fromCache: true,
+      };
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -302,7 +348,8 @@ export function buildRuntime(options: BuildRuntimeOptions = {}): Promise<BuiltRu
 
 /**
  * Returns the cached runtime for the options, building it when it is missing
- * or was built from different runtime sources.
+ * or was built from different runtime sources. A prebuilt runtime in the
+ * directory named by `PBUNDLE_PREBUILT_RUNTIME_DIR` is used first.
  *
  * @param options Engine, target, embedded tools and cache location.
  * @returns Where the runtime is, and which engine built it.
@@ -316,5 +363,10 @@ export function buildRuntime(options: BuildRuntimeOptions = {}): Promise<BuiltRu
  * ```
  */
 export function cachedRuntime(options: BuildRuntimeOptions = {}): Promise<BuiltRuntime> {
+  const prebuilt = prebuiltRuntime(options);
+  if (prebuilt) {
+    options.log?.(`engine ${prebuilt.engineReason}`);
+    return Promise.resolve(prebuilt);
+  }
   return buildInto(options, true);
 }
