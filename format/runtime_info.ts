@@ -6,7 +6,7 @@
  * @module
  */
 
-import { decode as decodeCbor, encode as encodeCbor } from "cbor-x";
+import { decode as decodeCbor, encode as encodeCbor } from "cborg";
 import { decode as decodeMsgpack } from "@msgpack/msgpack";
 import { FormatError } from "../errors.ts";
 
@@ -70,7 +70,9 @@ export function encodeRuntimeInfo(info: RuntimeInfo): Uint8Array {
   for (const [key, value] of Object.entries(checked)) {
     if (!(FIXED_KEYS as readonly string[]).includes(key)) ordered[key] = value;
   }
-  return new Uint8Array(encodeCbor(ordered));
+  // Keys stay in the order above (cborg would otherwise sort them); items use
+  // the shortest encodings (RFC 8949 preferred serialization).
+  return encodeCbor(ordered, { mapSorter: () => 0 });
 }
 
 /**
@@ -113,7 +115,9 @@ export function decodeRuntimeInfo(
   const encoding = detectRuntimeInfoEncoding(bytes);
   let value: unknown;
   try {
-    value = encoding === "cbor" ? decodeCbor(bytes) : decodeMsgpack(bytes);
+    value = encoding === "cbor"
+      ? stringKeyed(decodeCbor(bytes, { useMaps: true }))
+      : decodeMsgpack(bytes);
   } catch (error) {
     throw new FormatError(
       "runtime info",
@@ -123,6 +127,14 @@ export function decodeRuntimeInfo(
     );
   }
   return { info: validateRuntimeInfo(value, encoding), encoding };
+}
+
+/** A decoded map whose keys are all strings, as a plain object; anything else unchanged. */
+function stringKeyed(value: unknown): unknown {
+  if (!(value instanceof Map) || ![...value.keys()].every((k) => typeof k === "string")) {
+    return value;
+  }
+  return Object.fromEntries(value);
 }
 
 function fail(message: string): never {
