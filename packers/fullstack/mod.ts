@@ -27,6 +27,7 @@ import {
   writeFullstackAppDir,
   type WriteFullstackResult,
 } from "./write_fullstack_app_dir.ts";
+import { ensureSupportFiles } from "./_support_files.ts";
 
 export { ConfigError, PACK_CONFIG_NAMES, parsePackConfig, readPackConfig } from "./config.ts";
 export type { CollectRule, PackConfig } from "./config.ts";
@@ -235,6 +236,7 @@ export async function runDev(options: RunDevOptions): Promise<number> {
   const config = readPackConfig(options.config);
   const env = options.env ?? (process.env as Record<string, string>);
   const log = options.log ?? defaultLog(config);
+  await ensureSupportFiles();
   const root = mkdtempSync(join(tmpdir(), `pbundle-dev-${config.package.name}-`));
   try {
     for (const command of config.hooks.beforeCollect) runCommand(command, config.dir, env, log);

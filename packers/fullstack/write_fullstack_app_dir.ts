@@ -26,7 +26,6 @@ import {
 import { homedir } from "node:os";
 import { basename, dirname, extname, join, relative, resolve } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import picomatch from "picomatch";
 import * as tar from "tar";
 import { InputError } from "../../errors.ts";
@@ -41,11 +40,11 @@ import {
 import type { CollectRule, PackConfig } from "./config.ts";
 import { type FullstackPlan, OVERLAY } from "./plan_fullstack.ts";
 import { pngIcon } from "./png_icon.ts";
+import { ensureSupportFiles, SOURCE_ROOT } from "./_support_files.ts";
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-/** pbundle's Python support module (pbundle_backend) in this source tree. */
-export const SUPPORT_SOURCE_DIR = resolve(HERE, "..", "..", "python");
-const PYTHON_TOOLS = join(HERE, "_python_tools.py");
+/** pbundle's Python support module (pbundle_backend) in this source tree (see _support_files.ts). */
+export const SUPPORT_SOURCE_DIR = join(SOURCE_ROOT, "python");
+const PYTHON_TOOLS = join(SOURCE_ROOT, "packers", "fullstack", "_python_tools.py");
 
 /** Options for {@linkcode writeFullstackAppDir}. */
 export interface WriteFullstackOptions {
@@ -102,6 +101,7 @@ export async function writeFullstackAppDir(
       if (config.debug.verbose) process.stderr.write(`pbundle: ${line}\n`);
     });
   const cacheDir = options.cacheDir ?? pbundleCacheDir(env);
+  await ensureSupportFiles();
   for (const note of plan.notes) log(note);
 
   for (const command of plan.beforeCommands) runCommand(command, config.dir, env, log);
