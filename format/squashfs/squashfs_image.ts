@@ -11,13 +11,20 @@
  */
 import * as fs from "node:fs";
 import { Buffer } from "node:buffer";
-import { spawnSync } from "node:child_process";
-import picomatch from "picomatch";
+import type * as ChildProcess from "node:child_process";
 import { FormatError, InputError } from "../../errors.ts";
 import { getDecompressor, missingDecompressorHint } from "./compressors.ts";
 import { rawFs } from "./_raw_fs.ts";
 import { readSuperblock, readU64, type Superblock } from "./read_superblock.ts";
 import * as C from "./squashfs_constants.ts";
+
+/**
+ * node:child_process, loaded on first use (only devices and fifos need it):
+ * loading it at module load costs milliseconds on every image query.
+ */
+function childProcess(): typeof ChildProcess {
+  return process.getBuiltinModule("node:child_process") as typeof ChildProcess;
+}
 
 /** Kinds of entries. */
 export type SquashfsEntryType =
@@ -1065,7 +1072,7 @@ export class SquashfsImage {
   async #extract(dest: string, options: ExtractOptions): Promise<void> {
     const warn = options.onWarning ?? (() => {});
     const matcher = options.patterns && options.patterns.length > 0
-      ? picomatch(options.patterns, { dot: true })
+      ? (await import("picomatch")).default(options.patterns, { dot: true })
       : undefined;
     const isRoot = typeof process !== "undefined" && process.getuid?.() === 0;
     const umask = typeof process !== "undefined" ? process.umask() : 0o022;
@@ -1433,7 +1440,9 @@ class OutFs {
       String(major),
       String(minor),
     ];
-    const result = spawnSync(kind === "fifo" ? "mkfifo" : "mknod", args, { stdio: "ignore" });
+    const result = childProcess().spawnSync(kind === "fifo" ? "mkfifo" : "mknod", args, {
+      stdio: "ignore",
+    });
     if (result.status !== 0) {
       this.#warn(`Cannot create ${kind} "${path}": ${kind === "fifo" ? "mkfifo" : "mknod"} failed`);
     }
