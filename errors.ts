@@ -12,6 +12,8 @@ export class UsageError extends Error {
   /** A hint printed under the message, e.g. "did you mean --output-to?". */
   readonly hint: string | undefined;
   /**
+   * Makes a usage error.
+   *
    * @param message What is wrong, in the form "Cannot <action> <object>: <state>".
    * @param hint An optional hint for the user.
    */
@@ -29,6 +31,8 @@ export class FormatError extends Error {
   /** The byte offset where the problem was found, when known. */
   readonly offset: number | undefined;
   /**
+   * Makes a format error; the offset, when given, is appended to the message.
+   *
    * @param format The format being read.
    * @param message What is wrong.
    * @param offset The byte offset of the problem, when known.
@@ -44,6 +48,8 @@ export class FormatError extends Error {
 /** Bad input that is not a format problem: a missing AppDir, an unwritable output. Exit status 1. */
 export class InputError extends Error {
   /**
+   * Makes an input error.
+   *
    * @param message What is wrong, in the form "Cannot <action> <object>: <state>".
    */
   constructor(message: string) {

@@ -71,3 +71,29 @@ export type { Frontend, FrontendContext, FullstackContext } from "./runtime/full
 export { createWindowFrontend } from "./runtime/fullstack/window/window_frontend.ts";
 export { buildRuntime, cachedRuntime } from "./runtime/build/build_runtime.ts";
 export type { BuildRuntimeOptions, BuiltRuntime } from "./runtime/build/build_runtime.ts";
+export type { RuntimeEngine, RuntimeTarget } from "./runtime/build/build_runtime.ts";
+export { FILESYSTEM_TYPES } from "./format/runtime_info.ts";
+export type { RuntimeInfoEncoding } from "./format/runtime_info.ts";
+export type { ElfSection } from "./format/elf/read_elf.ts";
+export type { NewSection } from "./format/elf/append_sections.ts";
+export type { CollectRule } from "./packers/fullstack/mod.ts";
+export type { FullstackPlan, PlannedFile } from "./packers/fullstack/plan_fullstack.ts";
+export type { WriteFullstackResult } from "./packers/fullstack/write_fullstack_app_dir.ts";
+export type {
+  EntryPoint,
+  FullstackDocument,
+  FullstackPython,
+  PythonStrategy,
+} from "./runtime/fullstack/document.ts";
+export type {
+  BackendEventListener,
+  BackendHostOptions,
+  BackendLaunch,
+  BackendReady,
+  CallOptions,
+  HostRequestHandler,
+} from "./runtime/fullstack/backend_host.ts";
+export type { Logger, LogLevel } from "./runtime/fullstack/log.ts";
+export type { RunFullstackOptions } from "./runtime/fullstack/host.ts";
+export type { WindowFrontendOptions } from "./runtime/fullstack/window/window_frontend.ts";
+export type { FoundBrowser } from "./runtime/fullstack/window/app_browser.ts";

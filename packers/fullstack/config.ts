@@ -37,6 +37,8 @@ export class ConfigError extends InputError {
   /** The nearest valid key, when there is one. */
   readonly suggestion: string | undefined;
   /**
+   * Makes a pack-file error naming the file, the table and the key.
+   *
    * @param file The pack file.
    * @param table The table.
    * @param key The key.
@@ -76,6 +78,7 @@ export interface PackConfig {
   file: string;
   /** Its directory. */
   dir: string;
+  /** [package]: the app's name, version, description, authors and license. */
   package: {
     name: string;
     version: string;
@@ -83,12 +86,14 @@ export interface PackConfig {
     authors: string[];
     license: string;
   };
+  /** [app]: the window title and what the window shows (frontend files or a URL). */
   app: {
     title: string;
     frontendPath: string | null;
     url: string | null;
     allowNewWindow: boolean;
   };
+  /** [window]: the app window's size and behaviour. */
   window: {
     width: number;
     height: number;
@@ -100,6 +105,7 @@ export interface PackConfig {
     alwaysOnTop: boolean;
     startPosition: string;
   };
+  /** [bundle]: the icon, identifier and desktop metadata. */
   bundle: {
     icon: string | null;
     identifier: string;
@@ -112,6 +118,7 @@ export interface PackConfig {
       macos: Record<string, unknown>;
     };
   };
+  /** [python]: the backend's Python version, entry point, packages and strategy. */
   python: {
     enabled: boolean;
     version: string;
@@ -135,6 +142,7 @@ export interface PackConfig {
     isolation: { pythonpath: boolean; path: boolean };
     protection: { enabled: boolean; optimization: number };
   };
+  /** [build]: commands around the build, resources to collect, the output directory. */
   build: {
     before: string[];
     after: string[];
@@ -143,8 +151,11 @@ export interface PackConfig {
     outDir: string;
     release: boolean;
   };
+  /** [runtime]: environment variables set for the app. */
   runtime: { env: Record<string, string> };
+  /** [hooks]: commands before collecting and after packing, and collect rules. */
   hooks: { beforeCollect: string[]; afterPack: string[]; collect: CollectRule[] };
+  /** [debug]: debug mode, devtools and verbose logging. */
   debug: { enabled: boolean; devtools: boolean; verbose: boolean };
   /** [plugins]: the app window's host plugins (runtime/fullstack/window/host_plugins.ts). */
   plugins: { shell: boolean; process: boolean; processAllow: string[] };

@@ -88,6 +88,8 @@ export class BackendCallError extends Error {
   /** "error" (the backend answered ok=false), "timeout", "exited", "stopped" or "invalid". */
   readonly kind: "error" | "timeout" | "exited" | "stopped" | "invalid";
   /**
+   * Makes a call error.
+   *
    * @param kind Why the call failed.
    * @param message The message.
    */
@@ -149,7 +151,11 @@ export class BackendHost {
   #exitWaiters: Array<() => void> = [];
   #generation = 0;
 
-  /** @param options How to start the backend and how patient to be with it. */
+  /**
+   * Makes a host; nothing starts until the backend is launched.
+   *
+   * @param options How to start the backend and how patient to be with it.
+   */
   constructor(options: BackendHostOptions) {
     this.#options = options;
     this.#log = options.log;

@@ -27,7 +27,9 @@ export type EntryPoint = { module: string; function: string } | { file: string }
 
 /** The marker document. Paths are relative to the AppDir unless absolute (dev mode). */
 export interface FullstackDocument {
+  /** Always "pbundle-fullstack". */
   format: "pbundle-fullstack";
+  /** The document's own format version. */
   version: number;
   /** [package] name. */
   name: string;
@@ -59,6 +61,7 @@ export interface FullstackDocument {
 
 /** The Python part of the document. */
 export interface FullstackPython {
+  /** How Python is shipped. */
   strategy: PythonStrategy;
   /** "X.Y". */
   version: string;
