@@ -61,10 +61,15 @@ function save(bytes: Uint8Array): string {
   return path;
 }
 
-async function extractRejects(path: string, pattern: RegExp, dest = fresh("out")): Promise<string> {
+async function extractRejects(
+  path: string,
+  pattern: RegExp,
+  dest = fresh("out"),
+  options: { workers?: number } = {},
+): Promise<string> {
   const img = await SquashfsImage.open(path);
   try {
-    await assert.rejects(img.extract(dest), (e: unknown) => {
+    await assert.rejects(img.extract(dest, options), (e: unknown) => {
       assert.ok(e instanceof FormatError, `expected FormatError, got ${e}`);
       assert.match(e.message, pattern);
       return true;
@@ -242,6 +247,7 @@ Deno.test("SquashfsImage names the file whose data block is corrupt", async () =
   bytes.set([0xde, 0xad, 0xbe, 0xef], 96);
   const path = save(bytes);
   await extractRejects(path, /"docs\/big\.txt": block 0 is corrupt/);
+  await extractRejects(path, /"docs\/big\.txt": block 0 is corrupt/, fresh("out"), { workers: 2 });
   const img = await SquashfsImage.open(path);
   try {
     await assert.rejects(img.readFile("docs/big.txt"), /docs\/big\.txt/);
@@ -253,7 +259,9 @@ Deno.test("SquashfsImage names the file whose data block is corrupt", async () =
 Deno.test("SquashfsImage names the file whose fragment is corrupt", async () => {
   const { bytes } = await craft({ "small.txt": "tiny tiny tiny tiny tiny tiny tiny tiny\n" }, true);
   bytes.set([0xde, 0xad, 0xbe, 0xef], 96);
-  const img = await SquashfsImage.open(save(bytes));
+  const path = save(bytes);
+  await extractRejects(path, /"small\.txt": fragment 0 is corrupt/, fresh("out"), { workers: 1 });
+  const img = await SquashfsImage.open(path);
   try {
     await assert.rejects(img.readFile("small.txt"), /"small\.txt": fragment 0 is corrupt/);
   } finally {

@@ -37,20 +37,41 @@ for (const config of configs) {
   });
 }
 
-Deno.test("SquashfsImage extracts our own image equal to the source", async () => {
+for (const workers of [undefined, 0, 1, 2]) {
+  Deno.test(`SquashfsImage extracts our own image equal to the source (workers: ${workers})`, async () => {
+    const image = fresh("img");
+    await writeSquashfs(src, image, { blockSize: 4096, level: 3 });
+    const out = fresh("out");
+    const img = await SquashfsImage.open(image);
+    try {
+      await img.extract(out, workers === undefined ? {} : { workers });
+    } finally {
+      await img.close();
+    }
+    assert.equal(manifest(out), expected);
+  });
+}
+
+Deno.test("SquashfsImage.extract() with workers replaces files and links in the way", async () => {
   const image = fresh("img");
-  await writeSquashfs(src, image);
+  await writeSquashfs(src, image, { compression: "gzip", blockSize: 4096 });
   const out = fresh("out");
+  const outside = fresh("outside");
+  fs.writeFileSync(outside, "keep");
+  fs.mkdirSync(out);
+  fs.writeFileSync(`${out}/large.bin`, "old contents, longer than nothing");
+  fs.symlinkSync(outside, `${out}/AppRun`);
   const img = await SquashfsImage.open(image);
   try {
-    await img.extract(out);
+    await img.extract(out, { workers: 2 });
   } finally {
     await img.close();
   }
+  assert.equal(fs.readFileSync(outside, "utf8"), "keep");
   assert.equal(manifest(out), expected);
 });
 
-for (const comp of ["zstd", "gzip"]) {
+for (const comp of ["zstd", "gzip", "lz4"]) {
   Deno.test(`SquashfsImage extracts a mksquashfs ${comp} image equal to the source`, async () => {
     if (!haveTools("mksquashfs round trip", "mksquashfs")) return;
     const image = fresh("ms");
@@ -58,7 +79,7 @@ for (const comp of ["zstd", "gzip"]) {
     const out = fresh("out");
     const img = await SquashfsImage.open(image);
     try {
-      await img.extract(out);
+      await img.extract(out, { workers: 2 });
       if (made.kinds.includes("xattr")) {
         const st = await img.stat("usr/bin/tool");
         assert.equal(new TextDecoder().decode(st.xattrs?.["user.pbundle.test"]), "yes");
@@ -70,7 +91,7 @@ for (const comp of ["zstd", "gzip"]) {
   });
 }
 
-for (const comp of ["xz", "lz4", "lzo"]) {
+for (const comp of ["xz", "lzo"]) {
   Deno.test(`SquashfsImage.open() names the missing ${comp} decompressor`, async () => {
     if (!haveTools(`mksquashfs ${comp}`, "mksquashfs")) return;
     const image = fresh("ms");

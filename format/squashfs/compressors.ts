@@ -2,8 +2,9 @@
  * Block compressors and decompressors for squashfs, over node:zlib only so the
  * module runs under Deno and under Node (the reader ships in the runtime).
  *
- * Decompressors for compressors node:zlib lacks (xz, lz4, lzo, lzma, or zstd on
- * a Node without it) can be added with {@linkcode registerDecompressor}.
+ * lz4 is loaded from lz4js when an image needs it ({@linkcode loadDecompressor}).
+ * Decompressors for other compressors node:zlib lacks (xz, lzo, lzma, or zstd
+ * on a Node without it) can be added with {@linkcode registerDecompressor}.
  *
  * @module
  */
@@ -86,11 +87,66 @@ export function registerDecompressor(id: number, decompress: Decompressor): void
 }
 
 /**
+ * Which node:zlib codec decompresses a compression id, when the registered
+ * decompressor is still the built-in one (extraction workers can then run it).
+ */
+export function builtinCodec(id: number): "zstd" | "gzip" | undefined {
+  const current = registry.get(id);
+  if (current === undefined) return undefined;
+  if (current === zstdDecompress) return "zstd";
+  if (current === zlibDecompress) return "gzip";
+  return undefined;
+}
+
+/**
  * The decompressor for a compression id, or undefined when none is available
  * on this engine.
  */
 export function getDecompressor(id: number): Decompressor | undefined {
   return registry.get(id);
+}
+
+/**
+ * Loads the decompressor for a compression id from its npm package, on first
+ * need only, so images of other compressors pay nothing for it: lz4 from
+ * lz4js (pure JavaScript, no dependencies).
+ *
+ * @param id The compression id from the superblock.
+ * @returns Whether a decompressor is now registered for `id`.
+ */
+export async function loadDecompressor(id: number): Promise<boolean> {
+  if (registry.has(id)) return true;
+  if (id === LZ4_COMPRESSION) {
+    const lz4 = await import("lz4js");
+    registry.set(id, (data, maxSize) => lz4BlockDecompress(lz4.decompressBlock, data, maxSize));
+  }
+  return registry.has(id);
+}
+
+type Lz4DecompressBlock = (
+  src: Uint8Array,
+  dst: Uint8Array,
+  sIndex: number,
+  sLength: number,
+  dIndex: number,
+) => number;
+
+/**
+ * Decodes one raw LZ4 block (squashfs stores blocks without the LZ4 frame).
+ * lz4js does not check bounds: writes past `dst` are dropped by the typed
+ * array, so an end past `maxSize` (or a match before the start) means damage.
+ */
+function lz4BlockDecompress(
+  decompressBlock: Lz4DecompressBlock,
+  data: Uint8Array,
+  maxSize: number,
+): Uint8Array {
+  const out = new Uint8Array(maxSize);
+  const end = decompressBlock(data, out, 0, data.length, 0);
+  if (!(end >= 0 && end <= maxSize)) {
+    throw new Error(`lz4 block decodes past ${maxSize} bytes`);
+  }
+  return out.subarray(0, end);
 }
 
 /** A hint naming what would add a missing decompressor. */
@@ -99,8 +155,8 @@ export function missingDecompressorHint(id: number): string {
   if (id === ZSTD_COMPRESSION) {
     return `${name}: this engine's node:zlib has no zstd; use Deno 2 or Node >= 22.15, or register one with registerDecompressor()`;
   }
-  if (id === XZ_COMPRESSION || id === LZ4_COMPRESSION) {
-    return `${name}: import "format/squashfs/extra_decompressors.ts" or register one with registerDecompressor()`;
+  if (id === XZ_COMPRESSION) {
+    return `${name}: pbundle has no synchronous xz decoder; register one with registerDecompressor(), or repack the image with -comp zstd or -comp gzip`;
   }
   return `${name}: no decompressor is available; repack the image with -comp zstd or -comp gzip`;
 }

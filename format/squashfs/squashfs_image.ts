@@ -10,10 +10,20 @@
  * @module
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
+import * as zlib from "node:zlib";
+import { setImmediate } from "node:timers";
 import { Buffer } from "node:buffer";
 import type * as ChildProcess from "node:child_process";
 import { FormatError, InputError } from "../../errors.ts";
-import { getDecompressor, missingDecompressorHint } from "./compressors.ts";
+import {
+  builtinCodec,
+  getDecompressor,
+  loadDecompressor,
+  missingDecompressorHint,
+} from "./compressors.ts";
+import { type BatchError, ExtractPool } from "./_extract_pool.ts";
+import { createBatchRunner, EXTRACT_FRAGMENT_CACHE, FragmentMirror } from "./_extract_worker.ts";
 import { rawFs } from "./_raw_fs.ts";
 import { readSuperblock, readU64, type Superblock } from "./read_superblock.ts";
 import * as C from "./squashfs_constants.ts";
@@ -79,6 +89,14 @@ export interface ExtractOptions {
    * @default {ignores warnings}
    */
   onWarning?: (message: string) => void;
+  /**
+   * Worker threads that decompress and write files beside the calling
+   * thread, for zstd and gzip images. By default they start only when there
+   * are at least 4 MiB of files to write; 0 does everything on the calling
+   * thread.
+   * @default {the number of CPUs less one, at most 8}
+   */
+  workers?: number;
 }
 
 const TYPES: SquashfsEntryType[] = [
@@ -114,6 +132,21 @@ interface Inode {
   target: Uint8Array | undefined;
   rdev: number;
   xattr: number;
+}
+
+/** One data block of a file; `onDisk` 0 is a hole. */
+interface DataBlock {
+  index: number;
+  pos: number;
+  onDisk: number;
+  /** Kept uncompressed in the image. */
+  stored: boolean;
+  expected: number;
+}
+
+interface FileLayout {
+  blocks: DataBlock[];
+  tail: { fragment: number; offset: number; length: number } | undefined;
 }
 
 interface DirEntry {
@@ -231,12 +264,26 @@ export class SquashfsImage {
    * @throws {FormatError} When there is no valid squashfs 4.0 image there, or its compressor is unavailable.
    * @throws {InputError} When the file cannot be opened.
    */
-  static open(path: string, offset = 0): Promise<SquashfsImage> {
+  static async open(path: string, offset = 0): Promise<SquashfsImage> {
+    const image = SquashfsImage.#open(path, offset);
+    if (image instanceof SquashfsImage) return image;
+    // A compressor node:zlib lacks: load its package, then try again.
+    if (await loadDecompressor(image.compression)) {
+      const again = SquashfsImage.#open(path, offset);
+      if (again instanceof SquashfsImage) return again;
+    }
+    throw image.error;
+  }
+
+  static #open(
+    path: string,
+    offset: number,
+  ): SquashfsImage | { compression: number; error: unknown } {
     let fd: number;
     try {
       fd = fs.openSync(path, "r");
     } catch (error) {
-      return Promise.reject(new InputError(`Cannot open "${path}": ${(error as Error).message}`));
+      throw new InputError(`Cannot open "${path}": ${(error as Error).message}`);
     }
     try {
       const fileSize = fs.fstatSync(fd).size;
@@ -248,12 +295,24 @@ export class SquashfsImage {
       const head = Buffer.alloc(C.SQUASHFS_SUPERBLOCK_SIZE);
       const n = fs.readSync(fd, head, 0, head.length, offset);
       const sb = readSuperblock(head.subarray(0, n), 0, fileSize - offset, offset);
+      if (getDecompressor(sb.compression) === undefined) {
+        fs.closeSync(fd);
+        return {
+          compression: sb.compression,
+          error: err(
+            `Cannot read squashfs image: it is compressed with ${
+              missingDecompressorHint(sb.compression)
+            }`,
+            offset + C.SB_COMPRESSION_OFFSET,
+          ),
+        };
+      }
       const image = new SquashfsImage(fd, offset, sb);
       image.#readIds();
-      return Promise.resolve(image);
+      return image;
     } catch (error) {
       fs.closeSync(fd);
-      return Promise.reject(error);
+      throw error;
     }
   }
 
@@ -271,14 +330,15 @@ export class SquashfsImage {
 
   // ---- Low-level reads ----
 
-  #readAt(pos: number, length: number, what: string): Buffer {
+  /** Reads image bytes; `own` gives a buffer of its own (never a pooled one), safe to transfer. */
+  #readAt(pos: number, length: number, what: string, own = false): Buffer {
     if (pos < 0 || length < 0 || pos + length > this.#sb.bytesUsed) {
       throw err(
         `Cannot read squashfs ${what}: ${length} bytes at ${pos} run past the image end (${this.#sb.bytesUsed})`,
         this.#base + pos,
       );
     }
-    const buf = Buffer.allocUnsafe(length);
+    const buf = own ? Buffer.allocUnsafeSlow(length) : Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
       const n = fs.readSync(this.#fd, buf, done, length - done, this.#base + pos + done);
@@ -467,8 +527,8 @@ export class SquashfsImage {
     return { start: readU64(v, 0, "fragment start"), size: v.getUint32(8, true) };
   }
 
-  #fragmentData(index: number, path: string): Uint8Array {
-    if (this.#fragmentCache?.index === index) return this.#fragmentCache.data;
+  /** The fragment block as stored, read into its own buffer (it may be sent to a worker). */
+  #fragmentRaw(index: number, path: string): { raw: Uint8Array; stored: boolean; at: number } {
     const { start, size } = this.#fragment(index, path);
     const onDisk = size & C.SQUASHFS_BLOCK_SIZE_MASK;
     if (onDisk === 0 || onDisk > this.#sb.blockSize || start + onDisk > this.#sb.inodeTableStart) {
@@ -477,10 +537,16 @@ export class SquashfsImage {
         this.#base + start,
       );
     }
-    const raw = this.#readAt(start, onDisk, `fragment ${index}`);
-    const data = size & C.SQUASHFS_COMPRESSED_BIT_BLOCK
+    const raw = this.#readAt(start, onDisk, `fragment ${index}`, true);
+    return { raw, stored: (size & C.SQUASHFS_COMPRESSED_BIT_BLOCK) !== 0, at: start };
+  }
+
+  #fragmentData(index: number, path: string): Uint8Array {
+    if (this.#fragmentCache?.index === index) return this.#fragmentCache.data;
+    const { raw, stored, at } = this.#fragmentRaw(index, path);
+    const data = stored
       ? raw
-      : this.#inflate(raw, this.#sb.blockSize, `"${path}": fragment ${index} is corrupt`, start);
+      : this.#inflate(raw, this.#sb.blockSize, `"${path}": fragment ${index} is corrupt`, at);
     this.#fragmentCache = { index, data };
     return data;
   }
@@ -899,12 +965,11 @@ export class SquashfsImage {
 
   // ---- File data ----
 
-  /** Calls `sink` with each piece of a file in order: data, or null for a hole of `length` bytes. */
-  #forEachChunk(
-    inode: Inode,
-    path: string,
-    sink: (data: Uint8Array | null, position: number, length: number) => void,
-  ): void {
+  /**
+   * Where a file's data lies: its blocks (holes have `onDisk` 0) and its tail
+   * in a fragment. Every block is checked to lie inside the data area.
+   */
+  #layout(inode: Inode, path: string): FileLayout {
     const sb = this.#sb;
     const bs = sb.blockSize;
     const count = this.#blockCount(inode);
@@ -913,6 +978,7 @@ export class SquashfsImage {
     let listOffset = inode.listOffset;
     let dataPos = inode.start;
     const what = `block list of "${path}"`;
+    const blocks: DataBlock[] = [];
     for (let first = 0; first < count; first += 1024) {
       const n = Math.min(1024, count - first);
       const r = this.#metaRead(listPos, listOffset, n * 4, sb.directoryTableStart, what);
@@ -920,49 +986,225 @@ export class SquashfsImage {
       listOffset = r.offset;
       const v = new DataView(r.bytes.buffer, r.bytes.byteOffset, r.bytes.length);
       for (let k = 0; k < n; k++) {
-        const i = first + k;
+        const index = first + k;
         const word = v.getUint32(k * 4, true);
         const onDisk = word & C.SQUASHFS_BLOCK_SIZE_MASK;
-        const expected = i === count - 1 && !hasFragment ? inode.size - i * bs : bs;
-        const position = i * bs;
-        if (onDisk === 0) {
-          sink(null, position, expected);
-          continue;
-        }
+        const expected = index === count - 1 && !hasFragment ? inode.size - index * bs : bs;
         if (onDisk > bs || dataPos + onDisk > sb.inodeTableStart) {
           throw err(
-            `Cannot read "${path}" from squashfs image: block ${i} (${onDisk} bytes at ${dataPos}) is outside the data area`,
+            `Cannot read "${path}" from squashfs image: block ${index} (${onDisk} bytes at ${dataPos}) is outside the data area`,
             this.#base + dataPos,
           );
         }
-        const raw = this.#readAt(dataPos, onDisk, `block ${i} of "${path}"`);
-        const data = word & C.SQUASHFS_COMPRESSED_BIT_BLOCK
-          ? raw
-          : this.#inflate(raw, bs, `"${path}": block ${i} is corrupt`, dataPos);
-        if (data.length !== expected) {
-          throw err(
-            `Cannot read "${path}" from squashfs image: block ${i} holds ${data.length} bytes, expected ${expected}`,
-            this.#base + dataPos,
-          );
-        }
-        sink(data, position, expected);
+        const stored = (word & C.SQUASHFS_COMPRESSED_BIT_BLOCK) !== 0;
+        blocks.push({ index, pos: dataPos, onDisk, stored, expected });
         dataPos += onDisk;
       }
     }
-    if (hasFragment) {
-      const tail = inode.size - count * bs;
-      if (tail <= 0 || tail >= bs) {
+    if (!hasFragment) return { blocks, tail: undefined };
+    const tail = inode.size - count * bs;
+    if (tail <= 0 || tail >= bs) {
+      throw err(
+        `Cannot read "${path}" from squashfs image: a fragment for a tail of ${tail} bytes`,
+      );
+    }
+    return {
+      blocks,
+      tail: { fragment: inode.fragment, offset: inode.fragmentOffset, length: tail },
+    };
+  }
+
+  /** Calls `sink` with each piece of a file in order: data, or null for a hole of `length` bytes. */
+  #forEachChunk(
+    inode: Inode,
+    path: string,
+    sink: (data: Uint8Array | null, position: number, length: number) => void,
+  ): void {
+    const bs = this.#sb.blockSize;
+    const { blocks, tail } = this.#layout(inode, path);
+    for (const b of blocks) {
+      const position = b.index * bs;
+      if (b.onDisk === 0) {
+        sink(null, position, b.expected);
+        continue;
+      }
+      const raw = this.#readAt(b.pos, b.onDisk, `block ${b.index} of "${path}"`);
+      const data = b.stored
+        ? raw
+        : this.#inflate(raw, bs, `"${path}": block ${b.index} is corrupt`, b.pos);
+      if (data.length !== b.expected) {
         throw err(
-          `Cannot read "${path}" from squashfs image: a fragment for a tail of ${tail} bytes`,
+          `Cannot read "${path}" from squashfs image: block ${b.index} holds ${data.length} bytes, expected ${b.expected}`,
+          this.#base + b.pos,
         );
       }
-      const data = this.#fragmentData(inode.fragment, path);
-      if (inode.fragmentOffset + tail > data.length) {
+      sink(data, position, b.expected);
+    }
+    if (tail !== undefined) {
+      const data = this.#fragmentData(tail.fragment, path);
+      if (tail.offset + tail.length > data.length) {
         throw err(
-          `Cannot read "${path}" from squashfs image: its tail (${tail} bytes at ${inode.fragmentOffset}) is past fragment ${inode.fragment} (${data.length} bytes)`,
+          `Cannot read "${path}" from squashfs image: its tail (${tail.length} bytes at ${tail.offset}) is past fragment ${tail.fragment} (${data.length} bytes)`,
         );
       }
-      sink(data.subarray(inode.fragmentOffset, inode.fragmentOffset + tail), count * bs, tail);
+      sink(
+        data.subarray(tail.offset, tail.offset + tail.length),
+        inode.size - tail.length,
+        tail.length,
+      );
+    }
+  }
+
+  /**
+   * Writes regular files (string paths) on the worker pool: this thread reads
+   * each file's block list and compressed blocks and sends them in batches;
+   * the workers decompress, create and write the files. Files of more than one
+   * batch are created here and written in chunks by any worker, then get their
+   * mode and mtime here. Memory: at most EXTRACT_BATCHES_PER_WORKER batches of
+   * about max(block size, EXTRACT_BATCH_BYTES) per worker, plus each worker's
+   * fragment cache.
+   */
+  async #extractOnPool(
+    pool: ExtractPool,
+    jobs: { out: OutPath; inode: Inode; path: string }[],
+    plainMode: (mode: number) => boolean,
+  ): Promise<void> {
+    const bs = this.#sb.blockSize;
+    const batchBytes = Math.max(bs, EXTRACT_BATCH_BYTES);
+    const chunkBlocks = Math.max(1, Math.floor(batchBytes / bs));
+    let failure: unknown;
+    const inFlight = new Set<Promise<void>>();
+    let files: Record<string, unknown>[] = [];
+    let frags: number[] = [];
+    const fragLabels = new Map<number, string>();
+    let transfer: ArrayBuffer[] = [];
+    let size = 0;
+    const big: { out: string; inode: Inode }[] = [];
+
+    const here = {
+      run: createBatchRunner(fs, zlib, pool.codec, bs),
+      mirror: new FragmentMirror(),
+    };
+    const fragList = (mirror: FragmentMirror) => {
+      const list = frags.map((index) => {
+        const label = fragLabels.get(index)!;
+        if (mirror.has(index)) {
+          return { index, data: null, offset: 0, length: 0, stored: false, at: 0, label };
+        }
+        const { raw, stored, at } = this.#fragmentRaw(index, label);
+        transfer.push(raw.buffer as ArrayBuffer);
+        return {
+          index,
+          data: raw.buffer,
+          offset: raw.byteOffset,
+          length: raw.length,
+          stored,
+          at: this.#base + at,
+          label,
+        };
+      });
+      mirror.update(frags);
+      return list;
+    };
+    // A batch goes to the least busy worker; when every worker has its queue
+    // full (or is still starting), this thread writes the batch itself.
+    const flush = () => {
+      if (files.length === 0) return;
+      const slot = pool.pick();
+      if (slot.inFlight >= EXTRACT_BATCHES_PER_WORKER) {
+        try {
+          here.run({ frags: fragList(here.mirror), files });
+        } catch (error) {
+          const e = error as Partial<BatchError>;
+          failure ??= e.format === undefined ? error : batchError(e as BatchError);
+        }
+      } else {
+        const p: Promise<void> = pool.post(
+          slot.index,
+          { frags: fragList(slot.mirror), files },
+          transfer,
+        )
+          .then((error) => {
+            if (error !== undefined) failure ??= batchError(error);
+          })
+          .finally(() => inFlight.delete(p));
+        inFlight.add(p);
+      }
+      files = [];
+      frags = [];
+      fragLabels.clear();
+      transfer = [];
+      size = 0;
+    };
+
+    for (const job of jobs) {
+      if (failure !== undefined) break;
+      const { inode, path } = job;
+      const out = job.out as string;
+      const { blocks, tail } = this.#layout(inode, path);
+      const chunked = blocks.length > chunkBlocks;
+      if (chunked) {
+        createSized(out, inode.size);
+        big.push({ out, inode });
+      }
+      for (let first = 0; first === 0 || first < blocks.length; first += chunkBlocks) {
+        const chunk = blocks.slice(first, first + chunkBlocks);
+        const last = first + chunkBlocks >= blocks.length;
+        const stored = chunk.filter((b) => b.onDisk > 0);
+        const parts: Record<string, unknown>[] = [];
+        if (stored.length > 0) {
+          const start = stored[0]!.pos;
+          const end = stored[stored.length - 1]!.pos + stored[stored.length - 1]!.onDisk;
+          const buf = this.#readAt(start, end - start, `blocks of "${path}"`, true);
+          transfer.push(buf.buffer as ArrayBuffer);
+          for (const b of stored) {
+            parts.push({
+              data: buf.buffer,
+              offset: buf.byteOffset + b.pos - start,
+              length: b.onDisk,
+              stored: b.stored,
+              position: b.index * bs,
+              expected: b.expected,
+              index: b.index,
+              at: this.#base + b.pos,
+            });
+          }
+        }
+        const frag = last && tail !== undefined
+          ? { index: tail.fragment, offset: tail.offset, length: tail.length }
+          : null;
+        if (frag !== null && !fragLabels.has(frag.index)) {
+          if (frags.length >= EXTRACT_FRAGMENT_CACHE) flush();
+          frags.push(frag.index);
+          fragLabels.set(frag.index, path);
+        }
+        files.push({
+          path: out,
+          label: path,
+          mode: inode.mode,
+          chmod: chunked ? false : !plainMode(inode.mode),
+          mtime: inode.mtime,
+          size: inode.size,
+          create: !chunked,
+          finish: !chunked,
+          parts,
+          frag,
+        });
+        size += chunk.length * bs + (frag?.length ?? 0) + EXTRACT_FILE_COST;
+        if (size >= batchBytes) {
+          flush();
+          // Let replies from the workers in.
+          if (inFlight.size > 0) await new Promise((resolve) => setImmediate(resolve));
+        }
+        if (failure !== undefined) break;
+      }
+    }
+    if (failure === undefined) flush();
+    await Promise.all(inFlight);
+    if (failure !== undefined) throw failure;
+    for (const { out, inode } of big) {
+      fs.chmodSync(out, inode.mode);
+      fs.utimesSync(out, inode.mtime, inode.mtime);
     }
   }
 
@@ -1066,10 +1308,15 @@ export class SquashfsImage {
    * @throws {InputError} When `dest` cannot be written.
    */
   async extract(dest: string, options: ExtractOptions = {}): Promise<void> {
-    await this.#extract(dest, options);
+    const pool = new LazyPool(this.#sb, options.workers);
+    try {
+      await this.#extract(dest, options, pool);
+    } finally {
+      await pool.close();
+    }
   }
 
-  async #extract(dest: string, options: ExtractOptions): Promise<void> {
+  async #extract(dest: string, options: ExtractOptions, lazyPool: LazyPool): Promise<void> {
     const warn = options.onWarning ?? (() => {});
     const matcher = options.patterns && options.patterns.length > 0
       ? (await import("picomatch")).default(options.patterns, { dot: true })
@@ -1186,6 +1433,9 @@ export class SquashfsImage {
         applyXattrs(childOut, inode, childPath);
       }
     };
+    // A whole large image will surely need the workers: start them now, so
+    // they come up while the tree is walked.
+    if (matcher === undefined && this.#sb.bytesUsed >= EXTRACT_POOL_MIN_BYTES) lazyPool.get();
     const top: PendingDir = { out: dest, inode: root, parent: undefined, created: true, path: "" };
     walk(top, false);
 
@@ -1234,9 +1484,21 @@ export class SquashfsImage {
       }
       applyXattrs(job.out, job.inode, job.path);
     };
+    let bytes = 0;
+    for (const job of fileJobs) bytes += job.inode.size;
+    const pool = bytes >= EXTRACT_POOL_MIN_BYTES || options.workers !== undefined
+      ? lazyPool.get()
+      : undefined;
+    let mainJobs = fileJobs;
+    if (pool !== undefined) {
+      const named = fileJobs.filter((job) => typeof job.out === "string");
+      mainJobs = fileJobs.filter((job) => typeof job.out !== "string");
+      await this.#extractOnPool(pool, named, plainMode);
+      for (const job of named) applyXattrs(job.out, job.inode, job.path);
+    }
     const window = new Set<Promise<void>>();
     let failure: unknown;
-    for (const job of fileJobs) {
+    for (const job of mainJobs) {
       if (failure !== undefined) break;
       const p: Promise<void> = runJob(job).catch((error) => {
         failure ??= error;
@@ -1259,8 +1521,79 @@ export class SquashfsImage {
   }
 }
 
-/** How many files extraction opens at once. */
+/** How many files extraction opens at once (without workers). */
 const EXTRACT_OPENS_IN_FLIGHT = 8;
+/** Extraction starts workers when it has at least this many bytes of files to write. */
+const EXTRACT_POOL_MIN_BYTES = 4 << 20;
+/** A batch for a worker holds about this many bytes of file data (or one block). */
+const EXTRACT_BATCH_BYTES = 256 << 10;
+/** What one file counts for in a batch beyond its data (creating it costs about as much as writing 4 KiB). */
+const EXTRACT_FILE_COST = 4096;
+/** Batches queued per worker. */
+const EXTRACT_BATCHES_PER_WORKER = 2;
+/** Most workers extraction starts by default. */
+const EXTRACT_MAX_WORKERS = 8;
+
+/** Starts the extraction workers on first use, when the image's compressor can run in them. */
+class LazyPool {
+  #codec: "zstd" | "gzip" | undefined;
+  #blockSize: number;
+  #count: number;
+  #pool: ExtractPool | undefined;
+  #tried = false;
+
+  constructor(sb: Superblock, workers: number | undefined) {
+    this.#codec = builtinCodec(sb.compression);
+    this.#blockSize = sb.blockSize;
+    // The calling thread writes batches too, so one CPU is left for it.
+    const cpus = typeof os.availableParallelism === "function"
+      ? os.availableParallelism()
+      : os.cpus().length;
+    this.#count = workers ?? Math.min(EXTRACT_MAX_WORKERS, cpus - 1);
+  }
+
+  /** The pool, or undefined when workers are off or cannot run here. */
+  get(): ExtractPool | undefined {
+    if (!this.#tried) {
+      this.#tried = true;
+      if (this.#codec !== undefined && this.#count > 0) {
+        this.#pool = ExtractPool.start(this.#count, this.#codec, this.#blockSize);
+      }
+    }
+    return this.#pool;
+  }
+
+  async close(): Promise<void> {
+    await this.#pool?.close();
+    this.#pool = undefined;
+  }
+}
+
+function batchError(e: BatchError): Error {
+  if (e.format) return err(e.message, e.offset);
+  if (e.code !== undefined) return Object.assign(new Error(e.message), { code: e.code });
+  return new InputError(e.message);
+}
+
+/** Creates a file of `size` bytes (a hole) for workers to fill; an old non-directory in the way is removed. */
+function createSized(path: string, size: number): void {
+  let fd: number;
+  try {
+    fd = fs.openSync(path, "wx", 0o600);
+  } catch (error) {
+    if ((error as { code?: string }).code !== "EEXIST") throw error;
+    if (fs.lstatSync(path).isDirectory()) {
+      throw new InputError(`Cannot extract "${path}": a directory is in the way`);
+    }
+    fs.unlinkSync(path);
+    fd = fs.openSync(path, "wx", 0o600);
+  }
+  try {
+    fs.ftruncateSync(fd, size);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
 
 function openExclusive(path: string, mode: number): Promise<number> {
   return new Promise((resolve, reject) => {
