@@ -124,7 +124,6 @@ export class ExtractPool {
             failAll(`Cannot extract: a worker failed: ${error.message}`);
           });
           w.on("exit", () => failAll("Cannot extract: a worker stopped"));
-          w.unref();
           slot.worker = {
             post: (message, transfer) => w.postMessage(message, transfer),
             terminate: async () => {
