@@ -98,7 +98,7 @@ Deno.test("assembleBundle() adds sections that readelf -S lists and objcopy dump
         a.bundle,
         "/dev/null",
       ]);
-      assert.deepEqual(await Deno.readFile(dumped), section.data, section.name);
+      assert.deepEqual(await Deno.readFile(dumped), new Uint8Array(section.data), section.name);
     }
     // The original sections still point at the same bytes; only the name table moves.
     for (const s of original.slice(1).filter((s) => s.name !== ".shstrtab")) {
@@ -194,7 +194,7 @@ Deno.test("assembleBundle() gives an ELF without a section header table one, and
       a.bundle,
       "/dev/null",
     ]);
-    assert.deepEqual(await Deno.readFile(dumped), a.sections[0]!.data);
+    assert.deepEqual(await Deno.readFile(dumped), new Uint8Array(a.sections[0]!.data));
     // readelf adds a section-to-segment mapping once there are sections: compare the headers.
     const programHeaders = async (file: string) =>
       (await runOk("readelf", ["-lW", file])).split("\n\n").slice(0, 2).join("\n\n").trimEnd();
