@@ -20,7 +20,7 @@ const DenoNs: any = (globalThis as any).Deno;
 // deno-lint-ignore no-explicit-any
 const nodeRequire: (id: string) => any = typeof require === "function"
   ? require
-  : createRequire(import.meta.url);
+  : createRequire(import.meta.url.startsWith("file:") ? import.meta.url : "file:///"); // built-ins only: any file base does
 
 /**
  * Loads a node: built-in when first needed. child_process and crypto take
