@@ -399,16 +399,13 @@ for (const [what, make, pattern] of BAD_PACKS) {
 }
 
 Deno.test("pack with an unreadable AppDir fails with one line and exit 1", async () => {
-  if (isRoot()) {
-    // root reads every directory; the non-directory case above covers the same path.
-    console.warn("skipped: running as root, chmod 000 does not stop reading");
-    return;
-  }
   await withTempDir(async (dir) => {
     const appDir = await makeAppDir(join(dir, "Locked.AppDir"));
     await Deno.chmod(appDir, 0o000);
     try {
-      const result = await failingPack(dir, { appDir });
+      const result = isRoot()
+        ? await packAsNobody(dir, appDir)
+        : await failingPack(dir, { appDir });
       assertOneLineError(result);
       assert.match(result.stderr, /Cannot pack ".*Locked\.AppDir": permission denied/);
     } finally {
@@ -416,6 +413,44 @@ Deno.test("pack with an unreadable AppDir fails with one line and exit 1", async
     }
   });
 });
+
+/**
+ * Root reads every directory through CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH,
+ * so as root the CLI runs with those two capabilities dropped (setpriv): still
+ * root, but bound by the mode bits like any user.
+ */
+async function packWithoutDacOverride(dir: string, appDir: string) {
+  const out = join(dir, "out");
+  await Deno.mkdir(out);
+  const root = new URL("..", import.meta.url).pathname;
+  const caps = "-dac_override,-dac_read_search";
+  const { code, stdout, stderr } = await new Deno.Command("setpriv", {
+    args: [
+      "--bounding-set",
+      caps,
+      "--inh-caps",
+      caps,
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--config",
+      join(root, "deno.json"),
+      join(root, "cli.ts"),
+      "pack",
+      "-a",
+      appDir,
+      "-i",
+      "locked-20260101-test",
+      "--runtime",
+      "/usr/bin/true",
+      "-o",
+      join(out, "locked.AppBundle"),
+    ],
+  }).output();
+  assert.deepEqual([...Deno.readDirSync(out)], [], "nothing is left in the output directory");
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code, stdout: decode(stdout), stderr: decode(stderr) };
+}
 
 for (
   const [args, pattern] of [
