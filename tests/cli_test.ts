@@ -404,7 +404,7 @@ Deno.test("pack with an unreadable AppDir fails with one line and exit 1", async
     await Deno.chmod(appDir, 0o000);
     try {
       const result = isRoot()
-        ? await packAsNobody(dir, appDir)
+        ? await packWithoutDacOverride(dir, appDir)
         : await failingPack(dir, { appDir });
       assertOneLineError(result);
       assert.match(result.stderr, /Cannot pack ".*Locked\.AppDir": permission denied/);
