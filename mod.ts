@@ -19,6 +19,67 @@
  * console.log(ok, info.runtimeInfo.AppBundleID, info.imageOffset);
  * ```
  *
+ * @example Parse an AppBundle ID (runs in `deno test --doc`)
+ * ```ts
+ * import { outputNameFromId, parseAppBundleId } from "@pbundle/pbundle";
+ * import assert from "node:assert/strict";
+ *
+ * const parts = parseAppBundleId("hello#github.com/me/hello:1.2@20260101");
+ * assert.deepEqual(parts, {
+ *   form: "III",
+ *   name: "hello",
+ *   repo: "github.com/me/hello",
+ *   version: "1.2",
+ *   date: "20260101",
+ * });
+ * assert.equal(parseAppBundleId("no spaces allowed"), undefined);
+ * assert.match(outputNameFromId("hello-20260101-me", "squashfs"), /\.AppBundle$/);
+ * ```
+ *
+ * @example Write and read the runtime info section (runs in `deno test --doc`)
+ * ```ts
+ * import { decodeRuntimeInfo, encodeRuntimeInfo, FORMAT_VERSION } from "@pbundle/pbundle";
+ * import assert from "node:assert/strict";
+ *
+ * const info = {
+ *   AppBundleID: "hello-20260101-me",
+ *   PelfVersion: FORMAT_VERSION,
+ *   HostInfo: "Linux",
+ *   FilesystemType: "squashfs" as const,
+ *   Hash: "0".repeat(64),
+ *   DisableRandomWorkDir: false,
+ *   MountOrExtract: 3 as const,
+ * };
+ * const bytes = encodeRuntimeInfo(info);
+ * assert.equal(bytes[0], 0xa7); // a CBOR map of 7 entries
+ * assert.deepEqual(decodeRuntimeInfo(bytes), { info, encoding: "cbor" });
+ * ```
+ *
+ * @example Build the runtime, pack, verify, inspect and extract in a script
+ * ```ts ignore
+ * import {
+ *   cachedRuntime,
+ *   extractImage,
+ *   pack,
+ *   packFullstack,
+ *   readBundle,
+ *   verifyBundle,
+ * } from "@pbundle/pbundle";
+ *
+ * const runtime = await cachedRuntime({ target: "aarch64" }); // built once, then cached
+ * await pack({
+ *   appDir: "./AppDir",
+ *   appBundleId: "myapp#github.com/me/myapp:1.0",
+ *   runtime: runtime.path,
+ *   output: "./myapp-aarch64.AppBundle",
+ *   noStaticTools: true, // the host's tools are not aarch64 programs
+ * });
+ * await packFullstack({ config: "./webapp", output: "./webapp.AppBundle" });
+ * if (!(await verifyBundle("./myapp-aarch64.AppBundle")).ok) throw new Error("corrupt");
+ * const bundle = await readBundle("./myapp-aarch64.AppBundle");
+ * await extractImage(bundle, "./myapp_squashfs");
+ * ```
+ *
  * @module
  */
 
