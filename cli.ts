@@ -8,6 +8,7 @@
  * @module
  */
 
+import process from "node:process";
 import { parseArgs } from "node:util";
 import { basename, resolve } from "node:path";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -305,7 +306,14 @@ async function runDevCommand(args: string[], io: CliIo): Promise<number> {
     throw new UsageError("Cannot run pbundle dev: --headless and --stdio exclude each other");
   }
   const config = values.config ?? positionals[0] ?? ".";
-  const frontend = values.stdio
+  // Without a flag, PBUNDLE_FRONTEND chooses as for a bundle; dev's default is the window.
+  const named = values.stdio || values.headless ? undefined : process.env["PBUNDLE_FRONTEND"];
+  if (named !== undefined && named !== "stdio" && named !== "window") {
+    io.err(
+      `pbundle: warning: PBUNDLE_FRONTEND=${named} is unknown (window, stdio); using window\n`,
+    );
+  }
+  const frontend = values.stdio || named === "stdio"
     ? stdioFrontend
     : createWindowFrontend(values.headless ? { headless: true } : {});
   return await runDev({
@@ -323,7 +331,9 @@ Runs a full-stack project from its source tree with the same host a bundle uses.
   --config FILE   the pack file (default: pbundle.pack.toml or auroraview.pack.toml in PROJECT or .)
   --headless      serve the frontend and print its address instead of opening a window
   --stdio         no frontend: JSON-RPC requests on stdin, answers and events on stdout
-  -- ARGS         arguments passed to the backend`;
+  -- ARGS         arguments passed to the backend
+
+Without --headless or --stdio, PBUNDLE_FRONTEND=stdio or window chooses (default: window).`;
 
 async function listStaticTools(
   filesystem: FilesystemType,
