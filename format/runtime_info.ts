@@ -45,7 +45,8 @@ export interface RuntimeInfo {
 /** Which encoding a runtime info section was read from. */
 export type RuntimeInfoEncoding = "cbor" | "msgpack";
 
-const FIXED_KEYS = [
+/** The seven keys every runtime info map has, in the order pbundle writes them. */
+export const FIXED_KEYS = [
   "AppBundleID",
   "PelfVersion",
   "HostInfo",

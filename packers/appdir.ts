@@ -12,7 +12,12 @@ import os from "node:os";
 import { InputError, UsageError } from "../errors.ts";
 import { assembleBundle, describeFsError } from "../format/bundle.ts";
 import type { NewSection } from "../format/elf/append_sections.ts";
-import { encodeRuntimeInfo, FORMAT_VERSION, RUNTIME_INFO_SECTION } from "../format/runtime_info.ts";
+import {
+  encodeRuntimeInfo,
+  FIXED_KEYS,
+  FORMAT_VERSION,
+  RUNTIME_INFO_SECTION,
+} from "../format/runtime_info.ts";
 import type { FilesystemType, MountOrExtract, RuntimeInfo } from "../format/runtime_info.ts";
 import { createStaticToolsArchive, STATIC_TOOLS_SECTION } from "../format/static_tools.ts";
 import { outputNameFromId, parseAppBundleId } from "./appbundle_id.ts";
@@ -205,15 +210,7 @@ async function listXml(dir: string): Promise<string[]> {
  * @throws {UsageError} When an entry lacks the dot or the colon, or names a fixed key.
  */
 export function parseRuntimeInfoEntries(entries: readonly string[]): Record<string, string> {
-  const fixed = [
-    "AppBundleID",
-    "PelfVersion",
-    "HostInfo",
-    "FilesystemType",
-    "Hash",
-    "DisableRandomWorkDir",
-    "MountOrExtract",
-  ];
+  const fixed: readonly string[] = FIXED_KEYS;
   const out: Record<string, string> = {};
   for (const entry of entries) {
     const m = /^\.([^:]+):(.*)$/s.exec(entry);
