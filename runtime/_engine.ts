@@ -205,6 +205,8 @@ export async function runChild(
     const status = await child.status;
     return { code: status.signal ? null : status.code, signal: status.signal ?? null };
   }
+  const fast = spawnBindings();
+  if (fast) return await runChildFast(fast, plan, env, options.onStart);
   return await new Promise<ChildExit>((resolve, reject) => {
     const child = childProcess().spawn(plan.file, plan.args, { env, stdio: "inherit" });
     child.once("error", reject);
@@ -217,6 +219,194 @@ export async function runChild(
     });
     child.once("exit", (code, signal) => resolve({ code, signal }));
   });
+}
+
+/**
+ * The internal bindings node:child_process itself spawns with (Node 24's
+ * lib/internal/child_process.js). Loading node:child_process costs about 3 ms
+ * (it loads node:net, node:stream, node:dgram…), a tenth of the runtime's
+ * start-up, for the two calls the runtime makes; so with the pinned Node 24
+ * the runtime calls the bindings directly. The call shapes differ between
+ * Node versions: any other version, Deno, or a Node that warns about
+ * process.binding (NODE_PENDING_DEPRECATION) gets node:child_process.
+ */
+interface SpawnBindings {
+  spawnSync(options: Record<string, unknown>): {
+    status: number | null;
+    signal: string | null;
+    error?: number;
+    output: (Uint8Array | null)[] | null;
+  };
+  Process: new () => ProcessHandle;
+}
+
+/** process_wrap's Process handle. */
+interface ProcessHandle {
+  onexit: (exitCode: number, signalCode: string) => void;
+  spawn(
+    file: string,
+    args: string[],
+    cwd: string | undefined,
+    envPairs: string[],
+    stdio: Record<string, unknown>[],
+    flags: number,
+    uid: number | undefined,
+    gid: number | undefined,
+  ): number;
+  kill(signal: number): number;
+  close(): void;
+}
+
+const SPAWN_BINDINGS_NODE_MAJOR = "24";
+let spawnBindingsCache: SpawnBindings | null | undefined;
+
+function spawnBindings(): SpawnBindings | undefined {
+  if (spawnBindingsCache !== undefined) return spawnBindingsCache ?? undefined;
+  spawnBindingsCache = null;
+  if (engineName() === "deno") return undefined;
+  // deno-lint-ignore no-explicit-any
+  const proc = process as any;
+  if (
+    process.versions.node.split(".")[0] !== SPAWN_BINDINGS_NODE_MAJOR ||
+    typeof proc.binding !== "function" || process.env.NODE_PENDING_DEPRECATION !== undefined ||
+    process.execArgv.some((a) => a.includes("deprecation"))
+  ) {
+    return undefined;
+  }
+  try {
+    const spawnSync = proc.binding("spawn_sync").spawn;
+    const Process = proc.binding("process_wrap").Process;
+    if (typeof spawnSync === "function" && typeof Process === "function") {
+      spawnBindingsCache = { spawnSync, Process };
+    }
+  } catch { /* use node:child_process */ }
+  return spawnBindingsCache ?? undefined;
+}
+
+function envPairs(env: Record<string, string>): string[] {
+  const pairs: string[] = [];
+  for (const key in env) pairs.push(`${key}=${env[key]}`);
+  return pairs;
+}
+
+/** An Error like node:child_process's for a libuv error number. */
+function spawnError(errno: number, file: string): Error {
+  const code = builtin<typeof import("node:util")>("node:util").getSystemErrorName(errno);
+  return Object.assign(new Error(`spawn ${file} ${code}`), { errno, code, path: file });
+}
+
+const STDIO_INHERIT = [0, 1, 2].map((fd) => ({ type: "inherit", fd }));
+const STDIO_IGNORE = { type: "ignore" };
+
+function runChildFast(
+  bindings: SpawnBindings,
+  plan: { file: string; args: string[] },
+  env: Record<string, string>,
+  onStart: RunChildOptions["onStart"],
+): Promise<ChildExit> {
+  return new Promise<ChildExit>((resolve, reject) => {
+    const handle = new bindings.Process();
+    let running = true;
+    handle.onexit = (exitCode, signalCode) => {
+      running = false;
+      handle.close();
+      if (exitCode < 0 && !signalCode) reject(spawnError(exitCode, plan.file));
+      else resolve({ code: signalCode ? null : exitCode, signal: signalCode || null });
+    };
+    const error = handle.spawn(
+      plan.file,
+      [plan.file, ...plan.args],
+      undefined,
+      envPairs(env),
+      STDIO_INHERIT,
+      0,
+      undefined,
+      undefined,
+    );
+    if (error !== 0) {
+      running = false;
+      handle.close();
+      reject(spawnError(error, plan.file));
+      return;
+    }
+    onStart?.((signal) => {
+      if (running) handle.kill((constants.signals as Record<string, number>)[signal] ?? 0);
+    });
+  });
+}
+
+/** How a program run by {@linkcode runSync} ended. */
+export interface SyncExit {
+  /** The exit status, when it exited. */
+  status: number | null;
+  /** The signal's name, when a signal ended it. */
+  signal: string | null;
+  /** Why it could not be started (ENOENT, EACCES…). */
+  error?: Error;
+  /** Its standard error, when captured; otherwise "". */
+  stderr: string;
+}
+
+/** Options for {@linkcode runSync}. */
+export interface RunSyncOptions {
+  /**
+   * The complete environment of the program.
+   * @default {the runtime's own environment}
+   */
+  env?: Record<string, string>;
+  /**
+   * Capture standard error (for an error message) instead of discarding it.
+   * @default {false}
+   */
+  captureStderr?: boolean;
+}
+
+/**
+ * Runs a program to its end with stdin and stdout discarded, as the runtime
+ * runs its tools (squashfuse, fusermount3).
+ *
+ * @param file The program: a path, or a name looked up in the PATH of `env`.
+ * @param args Its arguments.
+ * @param options The environment and whether to capture standard error.
+ * @returns How it ended.
+ */
+export function runSync(file: string, args: string[], options: RunSyncOptions = {}): SyncExit {
+  const env = options.env ?? (process.env as Record<string, string>);
+  const fast = spawnBindings();
+  if (fast) {
+    const result = fast.spawnSync({
+      file,
+      args: [file, ...args],
+      envPairs: envPairs(env),
+      stdio: [
+        STDIO_IGNORE,
+        STDIO_IGNORE,
+        options.captureStderr ? { type: "pipe", readable: false, writable: true } : STDIO_IGNORE,
+      ],
+      detached: false,
+      windowsHide: false,
+      windowsVerbatimArguments: false,
+      maxBuffer: 1 << 20,
+    });
+    const stderr = result.output?.[2];
+    return {
+      status: result.status,
+      signal: result.signal,
+      ...(result.error ? { error: spawnError(result.error, file) } : {}),
+      stderr: stderr ? new TextDecoder().decode(stderr) : "",
+    };
+  }
+  const result = childProcess().spawnSync(file, args, {
+    env,
+    stdio: ["ignore", "ignore", options.captureStderr ? "pipe" : "ignore"],
+    encoding: "utf8",
+  });
+  return {
+    status: result.status,
+    signal: result.signal,
+    ...(result.error ? { error: result.error } : {}),
+    stderr: result.stderr ?? "",
+  };
 }
 
 /**
@@ -297,4 +487,36 @@ export function embeddedTools(): EmbeddedTools | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The arguments a CommonJS module's wrapper function receives. */
+const CJS_WRAPPER_PARAMS = ["exports", "require", "module", "__filename", "__dirname"];
+
+/**
+ * Loads a CommonJS script stored as an asset of this Node single executable
+ * application (a part of the runtime bundled separately, so that runs that do
+ * not need it neither parse nor compile it). The script may require node:
+ * built-ins only.
+ *
+ * @param key The asset's key, e.g. "fullstack.cjs".
+ * @returns The script's exports, or undefined under Deno, outside a single
+ * executable application, or when it has no such asset.
+ */
+export function seaModule<T>(key: string): T | undefined {
+  if (engineName() === "deno") return undefined;
+  let source: string;
+  try {
+    const sea = builtin<{ isSea(): boolean; getAsset(key: string, encoding: string): string }>(
+      "node:sea",
+    );
+    if (!sea.isSea()) return undefined;
+    source = sea.getAsset(key, "utf8");
+  } catch {
+    return undefined;
+  }
+  const vm = builtin<typeof import("node:vm")>("node:vm");
+  const wrapper = vm.compileFunction(source, CJS_WRAPPER_PARAMS, { filename: `sea:${key}` });
+  const module = { exports: {} as T };
+  wrapper.call(module.exports, module.exports, nodeRequire, module, `sea:${key}`, "sea:");
+  return module.exports;
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { childProcess } from "./_engine.ts";
+import { runSync } from "./_engine.ts";
 import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { sleepSync } from "./instance_lock.ts";
 import type { RuntimeContext } from "./runtime_context.ts";
@@ -126,15 +126,11 @@ export function mountImage(ctx: RuntimeContext, mounter: Tool, mountPoint: strin
   // First without a stderr pipe: a daemonizing mounter keeps a pipe open for a
   // while, which costs milliseconds on every launch. Only a failure is run
   // again to capture the mounter's message.
-  const quick = childProcess().spawnSync(mounter.path, args, { env, stdio: "ignore" });
+  const quick = runSync(mounter.path, args, { env });
   if (quick.error) throw quick.error;
   if (quick.status === 0 && isMountPoint(mountPoint)) return;
   if (isMountPoint(mountPoint)) unmount(mountPoint);
-  const result = childProcess().spawnSync(mounter.path, args, {
-    env,
-    stdio: ["ignore", "ignore", "pipe"],
-    encoding: "utf8",
-  });
+  const result = runSync(mounter.path, args, { env, captureStderr: true });
   if (result.error) throw result.error;
   if (result.status !== 0 || !isMountPoint(mountPoint)) {
     const reason = (result.stderr || "").trim().split("\n").pop() ||
@@ -157,14 +153,11 @@ export function unmount(mountPoint: string, tools?: ToolBox): boolean {
     findSystem(["fusermount3", "fusermount"]);
   const attempt = (lazy: boolean) => {
     if (fusermount) {
-      childProcess().spawnSync(fusermount.path, [lazy ? "-uz" : "-u", mountPoint], {
-        stdio: "ignore",
+      runSync(fusermount.path, [lazy ? "-uz" : "-u", mountPoint], {
         env: { ...process.env, ...fusermount.env } as Record<string, string>,
       });
     } else {
-      childProcess().spawnSync("umount", lazy ? ["-l", mountPoint] : [mountPoint], {
-        stdio: "ignore",
-      });
+      runSync("umount", lazy ? ["-l", mountPoint] : [mountPoint]);
     }
     return !isMountPoint(mountPoint);
   };

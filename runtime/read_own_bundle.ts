@@ -2,8 +2,9 @@
  * The runtime's start-up reader of its own bundle: the same answer as
  * format/bundle.ts's readBundle, but without loading a CBOR library, the
  * MessagePack reader or the tar code at start-up (they cost more than the rest
- * of the runtime's start). The ELF is read with format/elf/read_elf.ts; the
- * runtime info with a small CBOR decoder. Anything unusual (pelf's
+ * of the runtime's start). The ELF is read with format/elf/read_elf.ts through
+ * synchronous reads (no node:fs/promises, no libuv thread pool: both cost
+ * milliseconds at start-up); the runtime info with a small CBOR decoder. Anything unusual (pelf's
  * MessagePack, a field of the wrong type, a damaged or truncated file, a
  * dwarfs image) goes to readBundle itself, loaded only then, which gives the
  * precise error or the full answer.
@@ -11,9 +12,9 @@
  * @module
  */
 
-import { open } from "node:fs/promises";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import type { BundleInfo } from "../format/bundle.ts";
-import { readElfLayout, readExactly } from "../format/elf/read_elf.ts";
+import { type ElfFile, readElfLayout, readExactly } from "../format/elf/read_elf.ts";
 import type { RuntimeInfo } from "../format/runtime_info.ts";
 import { decodeMiniCbor } from "./_mini_cbor.ts";
 
@@ -39,10 +40,23 @@ function isRuntimeInfo(value: unknown): value is RuntimeInfo {
     [0, 1, 2, 3].includes(map.MountOrExtract as number);
 }
 
+/** An {@linkcode ElfFile} over a file descriptor that reads synchronously. */
+function syncFile(fd: number): ElfFile {
+  return {
+    read:
+      ((buffer: Uint8Array, offset: number, length: number, position: number) =>
+        Promise.resolve({
+          bytesRead: readSync(fd, buffer, offset, length, position),
+          buffer,
+        })) as ElfFile["read"],
+  };
+}
+
 async function fastRead(path: string): Promise<BundleInfo | undefined> {
-  const handle = await open(path, "r");
+  const fd = openSync(path, "r");
+  const handle = syncFile(fd);
   try {
-    const stats = await handle.stat();
+    const stats = fstatSync(fd);
     if (!stats.isFile()) return undefined;
     const fileSize = stats.size;
     const layout = await readElfLayout(handle, fileSize);
@@ -89,7 +103,7 @@ async function fastRead(path: string): Promise<BundleInfo | undefined> {
     }
     return bundle;
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 

@@ -9,7 +9,7 @@
 
 import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { exitStatusOf, type ForwardedSignal, runChild } from "./_engine.ts";
+import { exitStatusOf, type ForwardedSignal, runChild, seaModule } from "./_engine.ts";
 import { BIN_DIRS } from "./app_environment.ts";
 import type { RuntimeContext } from "./runtime_context.ts";
 import { describeError, RuntimeError } from "./runtime_error.ts";
@@ -30,20 +30,34 @@ export interface FullstackSeamContext {
   runtimeInfo: Record<string, unknown>;
 }
 
+/** What runtime/fullstack/host.ts exports to the seam. */
+interface FullstackHost {
+  runFullstack(ctx: FullstackSeamContext): Promise<number>;
+}
+
 /**
- * The seam to the full-stack host: loads runtime/fullstack/host.ts (bundled
- * into the runtime when it exists at build time) and runs its
- * `runFullstack(ctx)`, which resolves with the exit status. Signals are the
- * host's to handle while it runs; the runtime cleans up after it returns.
+ * The asset of a node-engine runtime that holds runtime/fullstack/host.ts,
+ * bundled apart from the runtime's own script (runtime/build/build_runtime.ts)
+ * so that only full-stack apps load it.
+ */
+export const FULLSTACK_ASSET = "fullstack.cjs";
+
+/**
+ * The seam to the full-stack host: loads runtime/fullstack/host.ts and runs
+ * its `runFullstack(ctx)`, which resolves with the exit status. A node-engine
+ * runtime keeps the host in its {@linkcode FULLSTACK_ASSET} asset and compiles
+ * it only now; under deno compile and `deno run` it is a plain dynamic import.
+ * Signals are the host's to handle while it runs; the runtime cleans up after
+ * it returns.
  *
  * @param ctx The AppDir, environment, arguments and runtime info.
  * @returns The exit status.
  * @throws {RuntimeError} When this runtime was built without the host.
  */
 export async function runFullstackSeam(ctx: FullstackSeamContext): Promise<number> {
-  let host: { runFullstack(ctx: FullstackSeamContext): Promise<number> };
+  let host: FullstackHost;
   try {
-    host = await import("./fullstack/host.ts");
+    host = seaModule<FullstackHost>(FULLSTACK_ASSET) ?? await import("./fullstack/host.ts");
   } catch (error) {
     throw new RuntimeError(
       `Cannot host the full-stack app: this runtime was built without runtime/fullstack/host.ts (${

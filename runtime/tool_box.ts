@@ -24,7 +24,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { zstdDecompressSync } from "node:zlib";
+import type * as Zlib from "node:zlib";
 import { dirname, join } from "node:path";
 import { builtin, embeddedTools } from "./_engine.ts";
 import type { RuntimeContext } from "./runtime_context.ts";
@@ -227,7 +227,9 @@ export class ToolBox {
  * absolute or contain ".." are refused).
  */
 function extractArchiveSync(archive: Uint8Array, dest: string): void {
-  const tar = new Uint8Array(zstdDecompressSync(archive));
+  // node:zlib loads node:stream with it: milliseconds that only this first
+  // extraction needs.
+  const tar = new Uint8Array(builtin<typeof Zlib>("node:zlib").zstdDecompressSync(archive));
   let offset = 0;
   let longName: string | undefined;
   const decoder = new TextDecoder();

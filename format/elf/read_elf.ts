@@ -6,7 +6,6 @@
  * @module
  */
 
-import { open } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { FormatError } from "../../errors.ts";
 import {
@@ -108,6 +107,13 @@ export interface ElfLayout {
    */
   end: number;
 }
+
+/**
+ * What the readers need of an open file: `FileHandle.read`. The runtime passes
+ * an object that reads synchronously, so that its start-up loads neither
+ * node:fs/promises nor libuv's thread pool.
+ */
+export type ElfFile = Pick<FileHandle, "read">;
 
 const decoder = new TextDecoder();
 
@@ -242,7 +248,7 @@ export function readStringAt(table: Uint8Array, at: number): string {
  * @throws {FormatError} When the file ends before `position + length`.
  */
 export async function readExactly(
-  handle: FileHandle,
+  handle: ElfFile,
   position: number,
   length: number,
   what: string,
@@ -271,7 +277,7 @@ export async function readExactly(
  * @returns The file's layout.
  * @throws {FormatError} When the file is not a 64-bit little-endian ELF, or a table lies outside it.
  */
-export async function readElfLayout(handle: FileHandle, fileSize: number): Promise<ElfLayout> {
+export async function readElfLayout(handle: ElfFile, fileSize: number): Promise<ElfLayout> {
   const head = await readExactly(
     handle,
     0,
@@ -368,6 +374,8 @@ export async function readElfLayout(handle: FileHandle, fileSize: number): Promi
  * @throws {FormatError} When the file is not a readable 64-bit little-endian ELF.
  */
 export async function readElf(path: string): Promise<ElfLayout & { fileSize: number }> {
+  // Loaded here, not at module load: the runtime imports this module at start-up.
+  const { open } = await import("node:fs/promises");
   const handle = await open(path, "r");
   try {
     const { size } = await handle.stat();

@@ -3,15 +3,19 @@
  * caches it under `<cache>/pbundle/runtimes/<pbundle version>/<engine>-<target>`.
  *
  * - node: `deno bundle --platform node --format cjs` makes one script of
- *   runtime/main.ts; the pinned Node 24 (see _node_toolchain.ts) turns it into a
- *   single-executable-application blob; postject injects the blob into a copy
- *   of the target's pinned Node binary. The blob carries no code cache and no
- *   snapshot, so a blob made by the x86_64 Node serves an aarch64 Node of the
- *   same version: cross builds work without running the target's binary.
+ *   runtime/main.ts, and a second one of runtime/fullstack/host.ts that the
+ *   first loads from the SEA asset "fullstack.cjs" only for full-stack apps
+ *   (so other runs neither parse nor compile it); the pinned Node 24 (see
+ *   _node_toolchain.ts) turns them into a single-executable-application blob;
+ *   postject injects the blob into a copy of the target's pinned Node binary.
+ *   The blob carries a V8 code cache only when built for the host's own CPU
+ *   and never a snapshot, so a blob made by the x86_64 Node serves an aarch64
+ *   Node of the same version: cross builds work without running the target's
+ *   binary.
  * - deno: `deno compile` with DENORT_BIN naming a denort binary (our machines
  *   cannot download one from dl.deno.land).
  *
- * The cache entry records the SHA-256 of the bundled script, so a changed
+ * The cache entry records the SHA-256 of the bundled scripts, so a changed
  * runtime source is rebuilt even when the pbundle version is unchanged.
  *
  * @module
@@ -25,6 +29,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { InputError, UsageError } from "../../errors.ts";
 import denoConfig from "../../deno.json" with { type: "json" };
+import { FULLSTACK_ASSET } from "../run_app.ts";
 import { userCacheDir } from "../user_cache_dir.ts";
 import { NODE_VERSION, type RuntimeTarget } from "./_node_toolchain.ts";
 import { hostTarget, makeNodeSea } from "./make_node_sea.ts";
@@ -157,24 +162,47 @@ async function run(command: string, args: string[], what: string, env?: Record<s
   return output;
 }
 
-/** Bundles runtime/main.ts into one CommonJS script for Node. */
-async function bundleScript(workDir: string): Promise<string> {
-  const out = join(workDir, "runtime.cjs");
+/** Bundles one module and what it imports into a CommonJS script for Node. */
+async function bundleModule(
+  entry: URL,
+  out: string,
+  workDir: string,
+  external: string[] = [],
+): Promise<void> {
   const args = ["bundle", "--quiet", "--platform", "node", "--format", "cjs", "-o", out];
   args.push(...await configArgs(workDir));
-  // The full-stack host is a separate module; without it the seam reports that
-  // this runtime was built without full-stack support.
-  const host = new URL("../fullstack/host.ts", import.meta.url);
-  if (host.protocol === "file:" && !existsSync(fileURLToPath(host))) {
-    args.push("--external", "./fullstack/host.ts");
-  }
-  const entry = new URL("../main.ts", import.meta.url);
+  for (const specifier of external) args.push(`--external=${specifier}`);
   // Remote sources (pbundle run from jsr: or https:) may sit on a host outside
   // deno's default import allow-list, e.g. a mirror.
   if (entry.protocol !== "file:") args.push(`--allow-import=${entry.host}`);
-  args.push(runtimeEntry());
-  await run(Deno.execPath(), args, "bundle the runtime script");
-  return out;
+  args.push(entry.protocol === "file:" ? fileURLToPath(entry) : entry.href);
+  await run(Deno.execPath(), args, `bundle ${out.slice(out.lastIndexOf("/") + 1)}`);
+}
+
+/** The runtime's scripts for Node: its own, and the full-stack host's when it has one. */
+interface RuntimeScripts {
+  /** runtime/main.ts and its static imports. */
+  script: string;
+  /** runtime/fullstack/host.ts, stored as the FULLSTACK_ASSET asset; absent without the host. */
+  fullstack?: string;
+}
+
+/**
+ * Bundles runtime/main.ts, and apart from it runtime/fullstack/host.ts: the
+ * full-stack host (its window server, browser launcher, plugin host) is large
+ * and most bundles never use it, so the runtime's own script leaves it out and
+ * loads it from an asset when a bundle is a full-stack app (run_app.ts).
+ */
+async function bundleScripts(workDir: string): Promise<RuntimeScripts> {
+  const script = join(workDir, "runtime.cjs");
+  await bundleModule(new URL("../main.ts", import.meta.url), script, workDir, [
+    "./fullstack/host.ts",
+  ]);
+  const host = new URL("../fullstack/host.ts", import.meta.url);
+  if (host.protocol === "file:" && !existsSync(fileURLToPath(host))) return { script };
+  const fullstack = join(workDir, FULLSTACK_ASSET);
+  await bundleModule(host, fullstack, workDir);
+  return { script, fullstack };
 }
 
 function walkFiles(root: string, dir = root, out: string[] = []): string[] {
@@ -261,13 +289,16 @@ async function buildInto(options: BuildRuntimeOptions, reuse: boolean): Promise<
   log(`engine ${reason}`);
   const workDir = await mkdtemp(join(tmpdir(), "pbundle-runtime-build-"));
   try {
-    const script = await bundleScript(workDir);
-    const scriptHash = createHash("sha256").update(await readFile(script)).digest("hex");
+    const { script, fullstack } = await bundleScripts(workDir);
+    const hash = createHash("sha256").update(await readFile(script));
+    if (fullstack) hash.update("\0").update(await readFile(fullstack));
+    const scriptHash = hash.digest("hex");
     let assets: Record<string, string> = {};
     let embedId: string | undefined;
     if (options.embedToolsDir) {
       ({ assets, id: embedId } = await embedAssets(options.embedToolsDir, workDir));
     }
+    if (fullstack) assets = { ...assets, [FULLSTACK_ASSET]: fullstack };
     const path = runtimePath(cacheRoot, engine, target, embedId);
     const stampPath = `${path}.json`;
     const stamp = JSON.stringify({ engine, target, scriptHash, node: NODE_VERSION });
