@@ -10,7 +10,7 @@
 
 import type * as ChildProcess from "node:child_process";
 import { readFileSync, writeSync } from "node:fs";
-import { constants } from "node:os";
+import type * as Os from "node:os";
 import { createRequire } from "node:module";
 
 // deno-lint-ignore no-explicit-any
@@ -38,6 +38,16 @@ export function builtin<T>(id: string): T {
 /** node:child_process, loaded on first use. */
 export function childProcess(): typeof ChildProcess {
   return builtin<typeof ChildProcess>("node:child_process");
+}
+
+/**
+ * Returns a signal's number (node:os is loaded only when a signal needs it).
+ *
+ * @param name A signal's name, e.g. "SIGTERM".
+ * @returns Its number, or 0 when unknown.
+ */
+export function signalNumber(name: string): number {
+  return (builtin<typeof Os>("node:os").constants.signals as Record<string, number>)[name] ?? 0;
 }
 
 /** The signals the runtime forwards to the app and answers by cleaning up. */
@@ -153,8 +163,7 @@ export interface ChildExit {
  */
 export function exitStatusOf(exit: ChildExit): number {
   if (exit.signal) {
-    const number = (constants.signals as Record<string, number>)[exit.signal];
-    return 128 + (number ?? 0);
+    return 128 + signalNumber(exit.signal);
   }
   return exit.code ?? EXIT_CANNOT_START;
 }
@@ -330,7 +339,7 @@ function runChildFast(
       return;
     }
     onStart?.((signal) => {
-      if (running) handle.kill((constants.signals as Record<string, number>)[signal] ?? 0);
+      if (running) handle.kill(signalNumber(signal));
     });
   });
 }

@@ -11,9 +11,8 @@
  * @module
  */
 
-import { constants } from "node:os";
 import { runCleanup } from "./_cleanup.ts";
-import { exitProcess, trapSignals, writeOut } from "./_engine.ts";
+import { exitProcess, signalNumber, trapSignals, writeOut } from "./_engine.ts";
 import type { SignalRelay } from "./run_app.ts";
 import { runBundle } from "./run_bundle.ts";
 import { loadRuntimeContext } from "./runtime_context.ts";
@@ -44,7 +43,7 @@ function start(): void {
     if (relay.forward) return relay.forward(signal);
     if (relay.hosted) return; // the full-stack host handles it and returns
     runCleanup();
-    exitProcess(128 + ((constants.signals as Record<string, number>)[signal] ?? 0));
+    exitProcess(128 + signalNumber(signal));
   });
   runtimeMain(relay).then(
     (code) => {

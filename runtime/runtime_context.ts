@@ -62,12 +62,13 @@ export async function loadRuntimeContext(): Promise<RuntimeContext> {
     if (value !== undefined) env[key] = value;
   }
   const { argv0, args } = rawCommandLine();
-  const executable = realpathSync(executablePath());
+  // realpathSync.native: one realpath(3) instead of an lstat per path component.
+  const executable = realpathSync.native(executablePath());
   const target = env.TARGET_APPIMAGE;
   let bundlePath = executable;
   if (target) {
     try {
-      bundlePath = realpathSync(target);
+      bundlePath = realpathSync.native(target);
     } catch (error) {
       throw new RuntimeError(`Cannot open TARGET_APPIMAGE "${target}": ${describeError(error)}`);
     }

@@ -7,8 +7,13 @@
  * @module
  */
 
-import { homedir, tmpdir, userInfo } from "node:os";
+import type * as Os from "node:os";
 import { join } from "node:path";
+
+/** node:os, loaded only when the environment does not answer: the runtime's start-up saves its load. */
+function os(): typeof Os {
+  return process.getBuiltinModule("node:os") as typeof Os;
+}
 
 /**
  * Returns pbundle's cache root: `$XDG_CACHE_HOME/pbundle`, else
@@ -29,7 +34,7 @@ export function userCacheDir(env: Record<string, string | undefined> = process.e
   let home = env.HOME;
   if (!home) {
     try {
-      home = homedir();
+      home = os().homedir();
     } catch {
       home = "";
     }
@@ -37,7 +42,7 @@ export function userCacheDir(env: Record<string, string | undefined> = process.e
   if (home && home.startsWith("/")) return join(home, ".cache", "pbundle");
   let uid = "x";
   try {
-    uid = String(userInfo().uid);
+    uid = String(os().userInfo().uid);
   } catch { /* keep "x" */ }
-  return join(env.TMPDIR || tmpdir(), `pbundle-cache-${uid}`);
+  return join(env.TMPDIR || os().tmpdir(), `pbundle-cache-${uid}`);
 }

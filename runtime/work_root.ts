@@ -44,7 +44,7 @@ const OWNERLESS_GRACE_MS = 10_000;
 export function allowsExec(dir: string): boolean {
   let real: string;
   try {
-    real = realpathSync(dir);
+    real = realpathSync.native(dir);
   } catch {
     return false;
   }
