@@ -14,8 +14,12 @@ import { canMakePythonRuntime, makePythonRuntime } from "../fixtures/make_python
 import { readPackConfig } from "../packers/fullstack/config.ts";
 import { devDocument } from "../packers/fullstack/dev_document.ts";
 import { SUPPORT_SOURCE_DIR } from "../packers/fullstack/write_fullstack_app_dir.ts";
-import { BackendHost, type BackendHostOptions } from "../runtime/fullstack/backend_host.ts";
-import { resolveBackendLaunch } from "../runtime/fullstack/document.ts";
+import {
+  BackendHost,
+  type BackendHostOptions,
+  type BackendLaunch,
+} from "../runtime/fullstack/backend_host.ts";
+import { type FullstackDocument, resolveBackendLaunch } from "../runtime/fullstack/document.ts";
 import { createLogger } from "../runtime/fullstack/log.ts";
 
 /** The repository root. */
@@ -73,22 +77,43 @@ export function exampleProject(strategy: string, runtime: string, extra = ""): s
 }
 
 /**
+ * How the probe (or another project) is started from its source tree, as `pbundle dev` would.
+ *
+ * @param env Extra environment.
+ * @param edit Changes the document first (e.g. packed = true).
+ * @param project The project directory.
+ * @returns The launch.
+ */
+export function probeLaunch(
+  env: Record<string, string> = {},
+  edit: (doc: FullstackDocument) => void = () => {},
+  project = PROBE,
+): BackendLaunch {
+  const config = readPackConfig(project);
+  const doc = devDocument(config);
+  doc.resources = join(project, "resources");
+  edit(doc);
+  return resolveBackendLaunch(doc, project, { ...Deno.env.toObject(), ...env }, {
+    supportDir: SUPPORT_SOURCE_DIR,
+  });
+}
+
+/**
  * A BackendHost running the probe from its source tree (as `pbundle dev` would).
  *
  * @param env Extra environment.
  * @param options Host options.
+ * @param edit Changes the document first.
+ * @param project The project directory.
  * @returns The host (started) and the log lines it wrote.
  */
 export async function startProbe(
   env: Record<string, string> = {},
   options: Partial<BackendHostOptions> = {},
+  edit: (doc: FullstackDocument) => void = () => {},
+  project = PROBE,
 ): Promise<{ host: BackendHost; logs: string[] }> {
-  const config = readPackConfig(PROBE);
-  const doc = devDocument(config);
-  doc.resources = join(PROBE, "resources");
-  const launch = resolveBackendLaunch(doc, PROBE, { ...Deno.env.toObject(), ...env }, {
-    supportDir: SUPPORT_SOURCE_DIR,
-  });
+  const launch = probeLaunch(env, edit, project);
   const logs: string[] = [];
   const host = new BackendHost({
     launch,
@@ -101,6 +126,20 @@ export async function startProbe(
   });
   await host.start();
   return { host, logs };
+}
+
+/**
+ * A copy of the probe whose entry module imports a module that does not exist.
+ *
+ * @returns The project directory (remove it when done).
+ */
+export function brokenImportProject(): string {
+  const dir = copyProject(
+    PROBE,
+    (t) => t.replace('entry_point = "probe:run"', 'entry_point = "main:run"'),
+  );
+  writeFileSync(join(dir, "main.py"), "import os\nimport notamodule\n\n\ndef run():\n    pass\n");
+  return dir;
 }
 
 /**

@@ -1,7 +1,17 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
 import { BackendCallError } from "../runtime/fullstack/backend_host.ts";
-import { alive, PROBE, ROOT, startProbe, waitFor } from "./_fullstack.ts";
+import { FullstackError } from "../runtime/fullstack/document.ts";
+import {
+  alive,
+  brokenImportProject,
+  PROBE,
+  probeLaunch,
+  ROOT,
+  startProbe,
+  waitFor,
+} from "./_fullstack.ts";
 
 Deno.test("BackendHost answers 100 concurrent calls to a 100 ms handler in under 1 s", async () => {
   const { host } = await startProbe();
@@ -225,9 +235,133 @@ Deno.test("processes the backend starts do not inherit AURORAVIEW_PACKED", async
     assert.deepEqual(await host.call("api.child_env"), {
       self: "<unset>",
       child: "<unset>",
+      child_with_environ: "<unset>",
       packed: false,
     });
   } finally {
     await host.stop();
   }
+  // Packed: is_packed() stays true, but neither os.environ nor children see the variable,
+  // also a child started with env=os.environ.
+  const packed = await startProbe({}, {}, (doc) => (doc.packed = true));
+  try {
+    assert.deepEqual(await packed.host.call("api.child_env"), {
+      self: "<unset>",
+      child: "<unset>",
+      child_with_environ: "<unset>",
+      packed: true,
+    });
+  } finally {
+    await packed.host.stop();
+  }
+});
+
+Deno.test("serve() answers the calls still running when stdin closes", () => {
+  const launch = probeLaunch();
+  const input = [
+    '{"id":1,"method":"api.sleep","params":{"seconds":0.5}}',
+    '{"id":2,"method":"api.async_sleep","params":{"seconds":0.5}}',
+    '{"id":3,"method":"api.echo","params":["fast"]}',
+  ].join("\n") + "\n";
+  const run = spawnSync(launch.command, launch.args, {
+    env: launch.env,
+    cwd: launch.cwd,
+    input,
+    encoding: "utf8",
+    timeout: 20000,
+  });
+  assert.equal(run.status, 0, run.stderr);
+  const answers = run.stdout.trim().split("\n").map((l) => JSON.parse(l)).filter((m) => "id" in m);
+  assert.deepEqual(
+    answers.sort((a, b) => a.id - b.id),
+    [{ id: 1, ok: true, result: 0.5 }, { id: 2, ok: true, result: 0.5 }, {
+      id: 3,
+      ok: true,
+      result: "fast",
+    }],
+  );
+});
+
+Deno.test("serve() waits at most the call timeout for calls running when stdin closes", () => {
+  const launch = probeLaunch({}, (doc) => (doc.python!.process.callTimeoutMs = 300));
+  assert.equal(launch.env["PBUNDLE_CALL_TIMEOUT_MS"], "300");
+  const start = performance.now();
+  const run = spawnSync(launch.command, launch.args, {
+    env: launch.env,
+    cwd: launch.cwd,
+    input: '{"id":1,"method":"api.sleep","params":{"seconds":10}}\n',
+    encoding: "utf8",
+    timeout: 20000,
+  });
+  assert.equal(run.status, 0, run.stderr);
+  assert.ok(performance.now() - start < 5000, "waited for the whole 10 s call");
+  assert.match(
+    run.stderr,
+    /pbundle_backend: warning: stdin closed; 1 call\(s\) still running after 0\.3 s are not answered/,
+  );
+  assert.doesNotMatch(run.stdout, /"id":1/);
+});
+
+Deno.test("a missing module imported by the entry module is named and the backend is not restarted", async () => {
+  const project = brokenImportProject();
+  const { host, logs } = await startProbe({}, { maxRestarts: 3 }, () => {}, project);
+  const events: Array<[string, unknown]> = [];
+  host.on((event, data) => events.push([event, data]));
+  try {
+    assert.ok(await waitFor(() => host.failure !== undefined, 8000), logs.join("\n"));
+    const why =
+      /Cannot import module 'notamodule', imported by the entry module 'main' \(at '[^']*\/main\.py', line 2\): No module named 'notamodule'; sys\.path is \[.*\] \(add the package that provides it to \[python\] packages, or its directory to \[python\.process\] module_search_paths\)/;
+    assert.ok(logs.some((l) => why.test(l)), logs.join("\n"));
+    assert.ok(!logs.some((l) => l.includes("Cannot import entry module")), logs.join("\n"));
+    assert.match(host.failure!, /exited with status 3 before it was ready, not restarting/);
+    assert.match(host.failure!, why);
+    assert.equal(host.restarts, 0);
+    await new Promise((r) => setTimeout(r, 300)); // past the 50 ms backoff: still no restart
+    assert.deepEqual(events.map(([e]) => e), ["pbundle.backend_failed"]);
+    assert.equal((events[0]![1] as { message: string }).message, host.failure);
+    await assert.rejects(host.call("api.echo", [1]), (e) => {
+      assert.ok(e instanceof BackendCallError);
+      assert.match(e.message, /^Cannot call api\.echo: .*Cannot import module 'notamodule'/);
+      return true;
+    });
+    assert.ok(logs.some((l) => l.includes("error: Cannot start the backend:")), logs.join("\n"));
+  } finally {
+    await host.stop();
+    rmSync(project, { recursive: true, force: true });
+  }
+});
+
+Deno.test("PBUNDLE_LOG=trace logs a failing handler's traceback, as debug does", async () => {
+  for (const level of ["trace", "debug"]) {
+    const { host, logs } = await startProbe({ PBUNDLE_LOG: level });
+    try {
+      await assert.rejects(host.call("api.fail", ["boom"]), /ValueError: boom/);
+      assert.ok(
+        await waitFor(() => logs.some((l) => l.includes("Traceback (most recent call last)"))),
+        `${level}: ${logs.join("\n")}`,
+      );
+    } finally {
+      await host.stop();
+    }
+  }
+});
+
+Deno.test("PBUNDLE_PYTHON naming no executable file is an error that names the variable", () => {
+  for (
+    const [value, where] of [["/nonexistent/python3.11", ""], ["no-such-python", " on PATH"]]
+  ) {
+    assert.throws(
+      () => probeLaunch({ PBUNDLE_PYTHON: value! }),
+      (e) => {
+        assert.ok(e instanceof FullstackError);
+        assert.equal(
+          e.message,
+          `Cannot start the Python backend: PBUNDLE_PYTHON is "${value}", which is not an executable file${where} (set it to the path of a python3.11, or unset it to search PATH)`,
+        );
+        return true;
+      },
+    );
+  }
+  // A name on PATH is looked up.
+  assert.match(probeLaunch({ PBUNDLE_PYTHON: "python3.11" }).command, /^\/.*\/python3\.11$/);
 });

@@ -130,7 +130,19 @@ def examples_dir() -> str | None:
 
 
 def _debug_enabled() -> bool:
-    return os.environ.get("PBUNDLE_LOG", "").lower() == "debug"
+    return os.environ.get("PBUNDLE_LOG", "").lower() in ("debug", "trace")
+
+
+def _call_timeout() -> float | None:
+    """Seconds serve() waits at the end of stdin for handlers still running (None: no limit).
+
+    The host passes [python.process] call_timeout_ms as PBUNDLE_CALL_TIMEOUT_MS; 0 means no limit.
+    """
+    try:
+        ms = int(os.environ.get("PBUNDLE_CALL_TIMEOUT_MS", "30000"))
+    except ValueError:
+        ms = 30000
+    return ms / 1000 if ms > 0 else None
 
 
 class BackendError(Exception):
@@ -154,6 +166,8 @@ class Backend:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._serving = False
         self._early_events: list[bytes] = []
+        self._in_flight = 0
+        self._idle = threading.Condition()
 
     # -- registration -------------------------------------------------------------
 
@@ -229,6 +243,8 @@ class Backend:
         Takes over stdout for the protocol (fd 1 then points at stderr), announces
         the handlers with a pbundle.ready event, and answers each request from a
         worker thread (sync handlers) or the event loop thread (async handlers).
+        When stdin closes, waits for the handlers still running (at most the call
+        timeout, PBUNDLE_CALL_TIMEOUT_MS) so their answers are written.
         """
         if self._serving:
             raise RuntimeError("Cannot serve: already serving")
@@ -254,12 +270,22 @@ class Backend:
         try:
             for raw in stdin:
                 self._dispatch_line(raw, pool)
+            self._wait_idle(_call_timeout())
         except KeyboardInterrupt:
             pass
         finally:
             if self._loop is not None:
                 self._loop.call_soon_threadsafe(self._loop.stop)
         return 0
+
+    def _wait_idle(self, timeout: float | None) -> None:
+        """Wait until no handler runs, or timeout seconds; log the calls given up on."""
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._in_flight == 0, timeout):
+                _log(
+                    f"warning: stdin closed; {self._in_flight} call(s) still running after "
+                    f"{timeout} s are not answered"
+                )
 
     def _event_loop(self):
         """The event loop of async handlers, started on first use in its own thread."""
@@ -307,6 +333,8 @@ class Backend:
             self._write({"id": call_id, "ok": False, "error": f"Unknown method {method!r}"})
             return
         params = message.get("params")
+        with self._idle:
+            self._in_flight += 1
         if _is_async(handler):
             import asyncio
 
@@ -329,6 +357,14 @@ class Backend:
         self._finish(call_id, method, result)
 
     def _finish(self, call_id, method: str, get_result) -> None:
+        try:
+            self._answer(call_id, method, get_result)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def _answer(self, call_id, method: str, get_result) -> None:
         try:
             result = get_result()
         except BackendError as error:
@@ -435,6 +471,26 @@ def serve() -> int:
     return default_backend.serve()
 
 
+#: The bootstrap's exit status when the entry point cannot be imported or found:
+#: the host does not restart a backend that exits with it before it is ready.
+IMPORT_FAILED = 3
+
+
+def _log_missing_import(error: ModuleNotFoundError, importer: str) -> None:
+    """Log a module missing for the entry point, naming it, where it is imported, and the fix."""
+    import traceback
+
+    where = ""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if not f.filename.startswith("<")]
+    if frames:
+        where = f" (at {frames[-1].filename!r}, line {frames[-1].lineno})"
+    _log(
+        f"error: Cannot import module {error.name!r}, imported by {importer}{where}: {error}; "
+        f"sys.path is {sys.path!r} (add the package that provides it to [python] packages, "
+        "or its directory to [python.process] module_search_paths)"
+    )
+
+
 def _bootstrap(argv: list[str]) -> int:
     """Run an app's entry point the way the pbundle host does (python -m pbundle_backend KIND TARGET).
 
@@ -451,9 +507,9 @@ def _bootstrap(argv: list[str]) -> int:
         return 2
     kind, target, rest = argv[0], argv[1], argv[2:]
     _take_stdout()
-    # Children of the backend must not believe they are the packed app.
-    if "AURORAVIEW_PACKED" in os.environ:
-        os.unsetenv("AURORAVIEW_PACKED")
+    # Children of the backend must not believe they are the packed app, also when
+    # started with env=os.environ; is_packed() answers from the copy taken at import.
+    os.environ.pop("AURORAVIEW_PACKED", None)
     code = 0
     if kind == "module":
         module_name, _, function_name = target.partition(":")
@@ -461,16 +517,20 @@ def _bootstrap(argv: list[str]) -> int:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:
-            _log(
-                f"error: Cannot import entry module {module_name!r}: {error}; "
-                f"sys.path is {sys.path!r} (check [python] entry_point, include_paths and "
-                "[python.process] module_search_paths)"
-            )
-            return 3
+            missing = error.name or ""
+            if missing == module_name or module_name.startswith(f"{missing}."):
+                _log(
+                    f"error: Cannot import entry module {module_name!r}: {error}; "
+                    f"sys.path is {sys.path!r} (check [python] entry_point, include_paths and "
+                    "[python.process] module_search_paths)"
+                )
+            else:
+                _log_missing_import(error, f"the entry module {module_name!r}")
+            return IMPORT_FAILED
         function = getattr(module, function_name or "main", None)
         if function is None:
             _log(f"error: Cannot find function {function_name!r} in module {module_name!r}")
-            return 3
+            return IMPORT_FAILED
         result = function()
         if hasattr(result, "__await__"):
             import asyncio
@@ -481,10 +541,16 @@ def _bootstrap(argv: list[str]) -> int:
         sys.argv = [target, *rest]
         if not os.path.exists(target):
             _log(f"error: Cannot find entry file {target!r}")
-            return 3
+            return IMPORT_FAILED
         import runpy
 
-        runpy.run_path(target, run_name="__main__")
+        try:
+            runpy.run_path(target, run_name="__main__")
+        except ModuleNotFoundError as error:
+            if default_backend._serving:
+                raise
+            _log_missing_import(error, f"the entry file {target!r}")
+            return IMPORT_FAILED
     if not default_backend._serving and default_backend.methods():
         code = default_backend.serve()
     return code

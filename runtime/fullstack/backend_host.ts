@@ -55,6 +55,8 @@ export interface BackendHostOptions {
   callTimeoutMs?: number;
   /**
    * How many times in a row a crashed backend is restarted before the host gives up.
+   * A backend whose bootstrap exits with status 3 before it is ready (it cannot
+   * import or find the entry point) is not restarted at all.
    * @default 5
    */
   maxRestarts?: number;
@@ -112,6 +114,10 @@ const NEWLINE = 0x0a;
 const MAX_BACKOFF_MS = 5000;
 const STDERR_TAIL_LINES = 20;
 const STDERR_SETTLE_MS = 100;
+/** pbundle_backend's bootstrap exits with this when it cannot import or find the entry point. */
+const ENTRY_FAILED_STATUS = 3;
+/** How the bootstrap's error line starts (after any prefix). */
+const ENTRY_FAILED_MARK = "pbundle_backend: error: ";
 
 /**
  * Runs a Python backend and calls it. Events the backend emits, and the host's
@@ -169,6 +175,11 @@ export class BackendHost {
   /** What the running backend announced, or undefined before pbundle.ready. */
   get ready(): BackendReady | undefined {
     return this.#ready;
+  }
+
+  /** Why the host gave up on the backend (the message of pbundle.backend_failed), or undefined. */
+  get failure(): string | undefined {
+    return this.#failed;
   }
 
   /** The number of restarts since the backend last ran stably. */
@@ -519,8 +530,19 @@ export class BackendHost {
     if (generation !== this.#generation || this.#stopping) return;
     if (this.#stableTimer) clearTimeout(this.#stableTimer);
     const how = signal ? `was killed by ${signal}` : `exited with status ${code}`;
-    this.#failAll("exited", `the Python backend ${how}`);
     const tail = this.#stderrTail.slice(-5).join(" | ");
+    if (code === ENTRY_FAILED_STATUS && !this.#ready) {
+      // The bootstrap could not import or find the entry point: a restart would fail the same way.
+      const cause = this.#stderrTail.findLast((l) => l.includes(ENTRY_FAILED_MARK));
+      this.#failed = `the Python backend ${how} before it was ready, not restarting: ${
+        cause ? cause.slice(cause.indexOf(ENTRY_FAILED_MARK) + ENTRY_FAILED_MARK.length) : tail
+      }`;
+      this.#log.error(`Cannot start the backend: ${this.#failed}`);
+      this.#failAll("exited", this.#failed);
+      this.#dispatch("pbundle.backend_failed", { restarts: this.#restarts, message: this.#failed });
+      return;
+    }
+    this.#failAll("exited", `the Python backend ${how}`);
     if (this.#restarts >= (this.#options.maxRestarts ?? 5)) {
       this.#failed = `the Python backend ${how} and was restarted ${this.#restarts} times; ` +
         `giving up${tail ? ` (its last output: ${tail})` : ""}`;

@@ -161,6 +161,36 @@ export function substitutePathVariables(text: string, vars: PathVariables): stri
   );
 }
 
+/**
+ * The variables [python.isolation] pythonpath = true removes from the
+ * backend's environment (the host's and AppRun's one list).
+ */
+export const ISOLATED_PYTHON_VARIABLES: readonly string[] = [
+  "PYTHONPATH",
+  "PYTHONHOME",
+  "PYTHONSTARTUP",
+  "PYTHONUSERBASE",
+  "PYTHONEXECUTABLE",
+  "PYTHONSAFEPATH",
+  "VIRTUAL_ENV",
+  "CONDA_PREFIX",
+];
+
+/**
+ * The caller's variables the backend does not inherit: {@linkcode ISOLATED_PYTHON_VARIABLES}
+ * with [python.isolation] pythonpath (else only PYTHONHOME), and AURORAVIEW_PACKED,
+ * which only the document sets.
+ *
+ * @param isolation [python.isolation].
+ * @returns The variable names.
+ */
+export function droppedVariables(isolation: { pythonpath: boolean }): string[] {
+  return [
+    ...(isolation.pythonpath ? ISOLATED_PYTHON_VARIABLES : ["PYTHONHOME"]),
+    "AURORAVIEW_PACKED",
+  ];
+}
+
 /** Options for {@linkcode resolveBackendLaunch}. */
 export interface ResolveLaunchOptions {
   /** Extra arguments for the app (after the entry). */
@@ -169,7 +199,7 @@ export interface ResolveLaunchOptions {
   cwd?: string;
   /** Where pbundle_backend lives when the AppDir has no .pbundle/python (dev mode). */
   supportDir?: string;
-  /** Check that a shipped interpreter exists. @default true */
+  /** Check that the interpreter exists (false: PBUNDLE_PYTHON is taken as given). @default true */
   check?: boolean;
   /** Tests whether a path exists (for writing AppRun with placeholder paths). @default existsSync */
   exists?: (path: string) => boolean;
@@ -202,6 +232,8 @@ export function resolveBackendLaunch(
   const exists = options.exists ?? existsSync;
   const interpreter = py.interpreter
     ? at(py.interpreter)
+    : options.check === false && env["PBUNDLE_PYTHON"]
+    ? env["PBUNDLE_PYTHON"]
     : findHostPython(py.version, env, py.strategy);
   if (py.interpreter && options.check !== false && !isExecutable(interpreter)) {
     throw new FullstackError(
@@ -232,12 +264,9 @@ export function resolveBackendLaunch(
   if (supportDir) add(supportDir);
 
   const out: Record<string, string> = {};
-  const dropped = py.isolation.pythonpath
-    ? /^(PYTHONPATH|PYTHONHOME|PYTHONSTARTUP|PYTHONUSERBASE|PYTHONEXECUTABLE|PYTHONSAFEPATH|VIRTUAL_ENV|CONDA_PREFIX)$/
-    : /^(PYTHONHOME)$/;
+  const dropped = new Set(droppedVariables(py.isolation));
   for (const [k, v] of Object.entries(env)) {
-    if (dropped.test(k) || k === "AURORAVIEW_PACKED") continue;
-    out[k] = v;
+    if (!dropped.has(k)) out[k] = v;
   }
   const inherited = !py.isolation.pythonpath && env["PYTHONPATH"] ? [env["PYTHONPATH"]] : [];
   out["PYTHONPATH"] = [...searchPaths, ...inherited].join(delimiter);
@@ -248,6 +277,7 @@ export function resolveBackendLaunch(
   if (exists(examples)) out["AURORAVIEW_EXAMPLES_DIR"] = examples;
   else delete out["AURORAVIEW_EXAMPLES_DIR"];
   out["PBUNDLE_APP_NAME"] = doc.name;
+  out["PBUNDLE_CALL_TIMEOUT_MS"] = String(py.process.callTimeoutMs);
   out["PYTHONUNBUFFERED"] = "1";
   out["PYTHONIOENCODING"] = "utf-8";
   out["PYTHONDONTWRITEBYTECODE"] = "1";
@@ -283,13 +313,14 @@ export function resolveBackendLaunch(
 
 /**
  * Finds the host's Python of a version for the embedded and system strategies:
- * $PBUNDLE_PYTHON, then pythonX.Y on PATH, then python3 when its version matches.
+ * $PBUNDLE_PYTHON (a path, or a name looked up on PATH; it must be an
+ * executable file), else pythonX.Y on PATH, then python3 when its version matches.
  *
  * @param version "X.Y".
  * @param env The environment whose PATH is searched.
  * @param strategy For the error message.
  * @returns The interpreter's path.
- * @throws {FullstackError} When none is found.
+ * @throws {FullstackError} When none is found, or PBUNDLE_PYTHON names no executable file.
  */
 export function findHostPython(
   version: string,
@@ -297,8 +328,18 @@ export function findHostPython(
   strategy = "embedded",
 ): string {
   const chosen = env["PBUNDLE_PYTHON"];
-  if (chosen) return chosen;
   const dirs = (env["PATH"] ?? "").split(delimiter).filter((d) => d !== "");
+  if (chosen) {
+    const found = chosen.includes("/")
+      ? [chosen].filter(isExecutable)
+      : dirs.map((dir) => join(dir, chosen)).filter(isExecutable);
+    if (found[0]) return found[0];
+    throw new FullstackError(
+      `Cannot start the Python backend: PBUNDLE_PYTHON is "${chosen}", which is not an executable file${
+        chosen.includes("/") ? "" : " on PATH"
+      } (set it to the path of a python${version}, or unset it to search PATH)`,
+    );
+  }
   for (const name of [`python${version}`]) {
     for (const dir of dirs) {
       const candidate = join(dir, name);

@@ -250,6 +250,15 @@ export function stdioFrontend(context: FrontendContext): Promise<number> {
         index = buffered.indexOf("\n");
       }
     };
+    if (host?.failure !== undefined) {
+      // The backend failed before this frontend subscribed (an import error at start).
+      write({
+        event: "pbundle.backend_failed",
+        data: { restarts: host.restarts, message: host.failure },
+      });
+      finish(127);
+      return;
+    }
     process.stdin.setEncoding("utf8");
     process.stdin.on("data", onData);
     process.stdin.once("end", () => {
