@@ -18,9 +18,13 @@ import { buildFullstackAppDir, packFullstack } from "../packers/fullstack/mod.ts
 import { pbundleCacheDir } from "../packers/fullstack/write_fullstack_app_dir.ts";
 import { runFullstack } from "../runtime/fullstack/host.ts";
 import { BackendHost } from "../runtime/fullstack/backend_host.ts";
-import { readFullstackDocument, resolveBackendLaunch } from "../runtime/fullstack/document.ts";
+import {
+  ISOLATED_PYTHON_VARIABLES,
+  readFullstackDocument,
+  resolveBackendLaunch,
+} from "../runtime/fullstack/document.ts";
 import { createLogger } from "../runtime/fullstack/log.ts";
-import { copyProject, EXAMPLE, exampleProject, pythonRuntimeArchive } from "./_fullstack.ts";
+import { copyProject, EXAMPLE, exampleProject, pythonRuntimeArchive, ROOT } from "./_fullstack.ts";
 
 const RUNTIME = pythonRuntimeArchive();
 const ignore = RUNTIME === undefined;
@@ -127,7 +131,9 @@ Deno.test({
       assert.equal(info["optimize"], 1, "optimize = 1 runs the interpreter with -O");
       assert.equal(info["libyaml"], true);
       assert.equal(info["yaml_file"], join(appDir, "python/site-packages/yaml/__init__.py"));
-      assert.equal(info.env["AURORAVIEW_PACKED"], "1");
+      // The host sets it; the bootstrap moves it out of os.environ (children must not inherit
+      // it) after pbundle_backend has read it for is_packed().
+      assert.equal(info.env["AURORAVIEW_PACKED"], undefined);
       assert.equal(info.env["AURORAVIEW_RESOURCES_DIR"], join(appDir, "resources"));
       assert.equal(info.env["AURORAVIEW_EXAMPLES_DIR"], join(appDir, "resources/examples"));
       assert.equal(info.env["AURORAVIEW_PYTHON_PATH"], info.env["PYTHONPATH"]);
@@ -141,13 +147,29 @@ Deno.test({
         "compiled at optimize 1",
       );
 
-      // AppRun runs the same backend on stdin/stdout without pbundle's runtime.
+      // AppRun runs the same backend on stdin/stdout without pbundle's runtime, answers
+      // calls still running when stdin ends, and drops what the host drops.
+      const hostile = Object.fromEntries(ISOLATED_PYTHON_VARIABLES.map((k) => [k, "/hostile"]));
       const out = execFileSync(join(appDir, "AppRun"), [], {
-        input: '{"id":"x","method":"api.echo","params":["ü"]}\n',
+        input: '{"id":"x","method":"api.echo","params":["ü"]}\n' +
+          '{"id":"s","method":"api.sleep","params":[0.5]}\n{"id":"i","method":"api.info"}\n',
         encoding: "utf8",
+        env: { ...Deno.env.toObject(), ...hostile, AURORAVIEW_EXAMPLES_DIR: "/hostile" },
         stdio: ["pipe", "pipe", "ignore"],
       });
       assert.match(out, /\{"id":"x","ok":true,"result":"ü"\}/);
+      assert.match(out, /\{"id":"s","ok":true,"result":0\.5\}/);
+      const appRunInfo = JSON.parse(out.split("\n").find((l) => l.includes('"id":"i"'))!).result;
+      assert.deepEqual(
+        Object.keys(appRunInfo.env).filter((k) => appRunInfo.env[k].includes("/hostile")),
+        [],
+      );
+      assert.ok(appRunInfo.env["PYTHONPATH"].startsWith(join(appDir, "python")));
+      const script = readFileSync(join(appDir, "AppRun"), "utf8");
+      const unset = script.match(/^unset (.*)$/m)![1]!.split(" ");
+      for (const k of ISOLATED_PYTHON_VARIABLES) {
+        assert.ok(unset.includes(k) || new RegExp(`^export ${k}=`, "m").test(script), k);
+      }
     } finally {
       rmSync(project, { recursive: true, force: true });
     }
@@ -222,6 +244,17 @@ Deno.test({
       assert.equal(e["yaml_file"], join(embedded.appDir, "python/site-packages/yaml/__init__.py"));
       const [s] = await callAppDir(system.appDir, [["api.info"]]) as [Info];
       assert.ok(!String(s["yaml_file"]).startsWith(system.appDir), "system uses the host's pyyaml");
+      // AppRun with PBUNDLE_PYTHON naming nothing says so.
+      const appRun = spawnSync(join(embedded.appDir, "AppRun"), [], {
+        input: "",
+        env: { ...Deno.env.toObject(), PBUNDLE_PYTHON: "/nonexistent/python3.11" },
+        encoding: "utf8",
+      });
+      assert.equal(appRun.status, 127);
+      assert.match(
+        appRun.stderr,
+        /PBUNDLE_PYTHON is "\/nonexistent\/python3\.11", which is not an executable file/,
+      );
       // No python3.11 anywhere: the host says what is missing.
       const status = await runFullstack({
         appDir: embedded.appDir,
@@ -440,6 +473,73 @@ Deno.test({
       assert.match(atob(desktop.stdout.trim()), /^Name=YAML Viewer$/m);
       const icon = spawnSync(output, ["--pbundle_pngIcon"], { env, encoding: "utf8" });
       assert.ok(atob(icon.stdout.trim()).startsWith("\x89PNG"));
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+      rmSync(cache, { recursive: true, force: true });
+    }
+  },
+});
+
+/** Runs the pbundle CLI as a real process. */
+function cli(args: string[], env: Record<string, string> = {}, input = "") {
+  return spawnSync(Deno.execPath(), ["run", "-A", join(ROOT, "cli.ts"), ...args], {
+    env: { ...Deno.env.toObject(), ...env },
+    input,
+    encoding: "utf8",
+  });
+}
+
+Deno.test({
+  name:
+    "pack --config without -o creates [build] out_dir; progress lines only when verbose; ignored runtime warns",
+  ignore,
+  fn: () => {
+    const project = exampleProject("embedded", RUNTIME!, `runtime_sha256 = "${"0".repeat(64)}"\n`);
+    const cache = mkdtempSync(join(tmpdir(), "pbundle-xdg-"));
+    try {
+      const output = join(project, "pack-output", "yaml-viewer-0.1.0.AppBundle");
+      assert.ok(!existsSync(join(project, "pack-output")));
+      const quietRun = cli(["pack", "--config", project], { PBUNDLE_LOG: "" });
+      assert.equal(quietRun.status, 0, quietRun.stderr);
+      assert.equal(
+        quietRun.stdout,
+        `Packed dev.pbundle.yamlviewer#yaml-viewer:0.1.0 (embedded) into ${output}\n`,
+      );
+      assert.ok(statSync(output).isFile());
+      assert.deepEqual(quietRun.stderr.trim().split("\n"), [
+        "pbundle: warning: [python] runtime is ignored: the embedded strategy ships no Python runtime (it uses the system's python3.11)",
+        "pbundle: warning: [python] runtime_sha256 is ignored: the embedded strategy ships no Python runtime (it uses the system's python3.11)",
+      ]);
+
+      // The documented call of the bundle.
+      const run = spawnSync(output, [], {
+        input: '{"id":"1","method":"api.echo","params":["packed"]}\n',
+        env: { ...Deno.env.toObject(), XDG_CACHE_HOME: cache, PBUNDLE_FRONTEND: "stdio" },
+        encoding: "utf8",
+      });
+      assert.equal(run.status, 0, run.stderr);
+      assert.match(run.stdout, /\{"id":"1","ok":true,"result":"packed"\}/);
+
+      // PBUNDLE_LOG=debug, or [debug] verbose = true, shows the progress lines.
+      const debugRun = cli(["pack", "--config", project], { PBUNDLE_LOG: "debug" });
+      assert.equal(debugRun.status, 0, debugRun.stderr);
+      assert.match(
+        debugRun.stderr,
+        /^pbundle: collected 2 file\(s\) into resources\/examples \(YAML samples shown by the app\)$/m,
+      );
+      const verbose = copyProject(project, (t) => t.replace("verbose = false", "verbose = true"));
+      try {
+        const verboseRun = cli(["pack", "--config", verbose], { PBUNDLE_LOG: "" });
+        assert.equal(verboseRun.status, 0, verboseRun.stderr);
+        assert.match(verboseRun.stderr, /^pbundle: collected 2 file\(s\)/m);
+      } finally {
+        rmSync(verbose, { recursive: true, force: true });
+      }
+
+      // -o into a directory that does not exist is still an error, not a new tree.
+      const typo = cli(["pack", "--config", project, "-o", join(project, "nodir", "x.AppBundle")]);
+      assert.equal(typo.status, 1);
+      assert.match(typo.stderr, /the directory ".*\/nodir" does not exist/);
     } finally {
       rmSync(project, { recursive: true, force: true });
       rmSync(cache, { recursive: true, force: true });

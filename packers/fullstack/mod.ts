@@ -7,7 +7,7 @@
  * @module
  */
 
-import { cpSync, existsSync, mkdtempSync, renameSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import process from "node:process";
@@ -15,6 +15,7 @@ import { InputError } from "../../errors.ts";
 import { pack, type PackOptions, type PackResult } from "../appdir.ts";
 import type { PythonStrategy } from "../../runtime/fullstack/document.ts";
 import { type Frontend, runFullstack } from "../../runtime/fullstack/host.ts";
+import { logLevelFrom } from "../../runtime/fullstack/log.ts";
 import { type PackConfig, readPackConfig } from "./config.ts";
 import { devDocument } from "./dev_document.ts";
 import { type FullstackPlan, planFullstack } from "./plan_fullstack.ts";
@@ -47,8 +48,8 @@ export interface PackFullstackOptions {
    */
   build?: boolean;
   /**
-   * -o: the bundle (or, for portable, the directory) to write.
-   * @default {"[build] out_dir/NAME-VERSION.AppBundle"}
+   * -o: the bundle (or, for portable, the directory) to write; its directory must exist.
+   * @default {"[build] out_dir/NAME-VERSION.AppBundle (out_dir is created)"}
    */
   output?: string;
   /** --runtime: the runtime ELF; default: pack()'s cached runtime. */
@@ -71,7 +72,11 @@ export interface PackFullstackOptions {
   cacheDir?: string;
   /** The environment for commands and pip. @default process.env */
   env?: Record<string, string>;
-  /** Progress lines ([debug] verbose shows them on stderr by default). */
+  /**
+   * Where pack's lines go. Progress lines reach it only with [debug] verbose or
+   * PBUNDLE_LOG=debug (or trace) in `env`; lines starting with "warning" always do.
+   * @default {"lines to stderr, prefixed \"pbundle: \""}
+   */
   log?: (line: string) => void;
   /** Warnings from pack(). */
   onWarning?: (message: string) => void;
@@ -120,8 +125,11 @@ export async function packFullstack(options: PackFullstackOptions): Promise<Pack
     ...(options.output ? { output: resolve(options.output) } : {}),
   });
   const env = options.env ?? (process.env as Record<string, string>);
-  const log = options.log ?? defaultLog(config);
+  const log = progressLog(config, env, options.log);
   const output = resolve(plan.output);
+  // [build] out_dir is the project's own output directory: create it. A directory
+  // given with -o must exist (a typo there should not create a tree).
+  if (!options.output) mkdirSync(dirname(output), { recursive: true });
   if (!existsSync(dirname(output))) {
     throw new InputError(
       `Cannot write "${output}": the directory "${dirname(output)}" does not exist`,
@@ -201,7 +209,7 @@ export async function buildFullstackAppDir(
   });
   const written = await writeFullstackAppDir(plan, appDir, {
     ...(options.env ? { env: options.env } : {}),
-    log: options.log ?? defaultLog(config),
+    log: progressLog(config, options.env ?? process.env, options.log),
     ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
   });
   return { plan, written };
@@ -219,7 +227,7 @@ export interface RunDevOptions {
   frontend?: Frontend;
   /** pbundle's cache directory (pip installs). */
   cacheDir?: string;
-  /** Progress lines. */
+  /** Where progress lines go; filtered as for {@linkcode PackFullstackOptions.log}. */
   log?: (line: string) => void;
 }
 
@@ -235,7 +243,7 @@ export interface RunDevOptions {
 export async function runDev(options: RunDevOptions): Promise<number> {
   const config = readPackConfig(options.config);
   const env = options.env ?? (process.env as Record<string, string>);
-  const log = options.log ?? defaultLog(config);
+  const log = progressLog(config, env, options.log);
   await ensureSupportFiles();
   const root = mkdtempSync(join(tmpdir(), `pbundle-dev-${config.package.name}-`));
   try {
@@ -266,9 +274,19 @@ export async function runDev(options: RunDevOptions): Promise<number> {
   }
 }
 
-function defaultLog(config: PackConfig): (line: string) => void {
+/**
+ * The packer's logger: warnings always, progress lines only when verbose
+ * ([debug] verbose, or PBUNDLE_LOG=debug or trace).
+ */
+function progressLog(
+  config: PackConfig,
+  env: Record<string, string | undefined>,
+  sink: ((line: string) => void) | undefined,
+): (line: string) => void {
+  const verbose = logLevelFrom(env, config.debug.verbose) === "debug";
+  const write = sink ?? ((line: string) => void process.stderr.write(`pbundle: ${line}\n`));
   return (line) => {
-    if (config.debug.verbose || /^warning/.test(line)) process.stderr.write(`pbundle: ${line}\n`);
+    if (verbose || /^warning\b/.test(line)) write(line);
   };
 }
 

@@ -79,7 +79,7 @@ export interface FullstackPlan {
   document: FullstackDocument;
   /** Generated files. */
   files: PlannedFile[];
-  /** Notes for verbose output: parsed-only keys and their reasons. */
+  /** Notes for verbose output (parsed-only keys and their reasons), and warnings ("warning: …", always shown). */
   notes: string[];
 }
 
@@ -177,6 +177,15 @@ export function planFullstack(
     notes.push(
       "[bundle.platform.macos] is parsed and validated; packing for macOS is out of scope",
     );
+  }
+  if (py.enabled && !shipsRuntime) {
+    for (const key of ["runtime", "runtime_sha256"] as const) {
+      if ((key === "runtime" ? py.runtime : py.runtimeSha256) !== null) {
+        notes.push(
+          `warning: [python] ${key} is ignored: the ${strategy} strategy ships no Python runtime (it uses the system's python${py.version})`,
+        );
+      }
+    }
   }
   if (py.process.console) {
     notes.push(

@@ -30,6 +30,7 @@ import picomatch from "picomatch";
 import * as tar from "tar";
 import { InputError } from "../../errors.ts";
 import {
+  droppedVariables,
   findHostPython,
   FULLSTACK_MARKER,
   type FullstackDocument,
@@ -48,7 +49,7 @@ const PYTHON_TOOLS = join(SOURCE_ROOT, "packers", "fullstack", "_python_tools.py
 
 /** Options for {@linkcode writeFullstackAppDir}. */
 export interface WriteFullstackOptions {
-  /** Progress and verbose lines. @default lines to stderr when [debug] verbose */
+  /** Progress and verbose lines. @default warnings to stderr, and the rest with [debug] verbose */
   log?: (line: string) => void;
   /** The environment (PATH, pip configuration, caches). @default process.env */
   env?: Record<string, string>;
@@ -98,7 +99,9 @@ export async function writeFullstackAppDir(
   const env = options.env ?? (process.env as Record<string, string>);
   const log = options.log ??
     ((line: string) => {
-      if (config.debug.verbose) process.stderr.write(`pbundle: ${line}\n`);
+      if (config.debug.verbose || /^warning\b/.test(line)) {
+        process.stderr.write(`pbundle: ${line}\n`);
+      }
     });
   const cacheDir = options.cacheDir ?? pbundleCacheDir(env);
   await ensureSupportFiles();
@@ -755,16 +758,24 @@ export function appRunScript(doc: FullstackDocument, appDir: string): string {
   } else {
     const v = doc.python.version;
     lines.push(
-      `PY="\${PBUNDLE_PYTHON:-$(command -v python${v} || true)}"`,
-      `[ -n "$PY" ] || { echo "${doc.name}: cannot find python${v} (set PBUNDLE_PYTHON)" >&2; exit 127; }`,
+      'if [ -n "${PBUNDLE_PYTHON:-}" ]; then',
+      '  PY="$(command -v "$PBUNDLE_PYTHON" || true)"',
+      `  [ -n "$PY" ] && [ -f "$PY" ] && [ -x "$PY" ] || { echo "${doc.name}: cannot start the Python backend: PBUNDLE_PYTHON is \\"$PBUNDLE_PYTHON\\", which is not an executable file (set it to the path of a python${v}, or unset it to search PATH)" >&2; exit 127; }`,
+      "else",
+      `  PY="$(command -v python${v} || true)"`,
+      `  [ -n "$PY" ] || { echo "${doc.name}: cannot find python${v} (set PBUNDLE_PYTHON)" >&2; exit 127; }`,
+      "fi",
     );
   }
+  // The variables the host drops (one list, document.ts), unless set below.
+  const unset = droppedVariables(doc.python.isolation).filter((k) => !(k in launch.env));
+  if (!("AURORAVIEW_EXAMPLES_DIR" in launch.env)) unset.push("AURORAVIEW_EXAMPLES_DIR");
+  lines.push(`unset ${unset.join(" ")}`);
   for (const [k, v] of Object.entries(launch.env)) {
     if (k === "PBUNDLE_PYTHON") continue;
     if (k !== "PATH" && !/^(PYTHON|AURORAVIEW_|PBUNDLE_)/.test(k) && !(k in doc.env)) continue;
     lines.push(`export ${k}=${q(v)}`);
   }
-  if (doc.python.isolation.pythonpath) lines.push("unset PYTHONHOME PYTHONSTARTUP VIRTUAL_ENV");
   lines.push(`exec "$PY" ${launch.args.map(q).join(" ")} "$@"`);
   return lines.join("\n") + "\n";
 }
