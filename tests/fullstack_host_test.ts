@@ -241,12 +241,12 @@ Deno.test("processes the backend starts do not inherit AURORAVIEW_PACKED", async
   } finally {
     await host.stop();
   }
-  // Packed: is_packed() stays true, but neither os.environ nor children see the variable,
-  // also a child started with env=os.environ.
+  // Packed: the app sees the variable (the document's detection idiom) and is_packed() is
+  // true, but children do not inherit it, also one started with env=os.environ.
   const packed = await startProbe({}, {}, (doc) => (doc.packed = true));
   try {
     assert.deepEqual(await packed.host.call("api.child_env"), {
-      self: "<unset>",
+      self: "1",
       child: "<unset>",
       child_with_environ: "<unset>",
       packed: true,

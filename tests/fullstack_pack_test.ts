@@ -131,9 +131,9 @@ Deno.test({
       assert.equal(info["optimize"], 1, "optimize = 1 runs the interpreter with -O");
       assert.equal(info["libyaml"], true);
       assert.equal(info["yaml_file"], join(appDir, "python/site-packages/yaml/__init__.py"));
-      // The host sets it; the bootstrap moves it out of os.environ (children must not inherit
-      // it) after pbundle_backend has read it for is_packed().
-      assert.equal(info.env["AURORAVIEW_PACKED"], undefined);
+      // The host sets it and the app sees it (the document's detection idiom); the bootstrap
+      // keeps it from the processes the app starts.
+      assert.equal(info.env["AURORAVIEW_PACKED"], "1");
       assert.equal(info.env["AURORAVIEW_RESOURCES_DIR"], join(appDir, "resources"));
       assert.equal(info.env["AURORAVIEW_EXAMPLES_DIR"], join(appDir, "resources/examples"));
       assert.equal(info.env["AURORAVIEW_PYTHON_PATH"], info.env["PYTHONPATH"]);

@@ -107,11 +107,32 @@ __all__ = [
 __version__ = "0.1.0"
 
 #: Whether the app runs from a pbundle (or auroraview) bundle, read once at import.
-#: The host's bootstrap removes AURORAVIEW_PACKED from the process environment
-#: that children inherit, so this module keeps its own copy.
 _PACKED = os.environ.get("AURORAVIEW_PACKED", "0") == "1" or os.environ.get(
     "PBUNDLE_PACKED", "0"
 ) == "1"
+
+
+def _keep_packed_flag_from_children() -> None:
+    """Keep AURORAVIEW_PACKED from the processes the backend starts.
+
+    The app itself still sees it in os.environ (the packing document's way to
+    detect packed mode), but it leaves the process environment that children
+    inherit by default, and subprocess calls that pass env=os.environ get a
+    copy without it. (A copy the app makes itself, os.environ.copy(), keeps it.)
+    """
+    import subprocess
+
+    if "AURORAVIEW_PACKED" not in os.environ:
+        return
+    os.unsetenv("AURORAVIEW_PACKED")
+    original_init = subprocess.Popen.__init__
+
+    def init(self, *args, **kwargs):
+        if kwargs.get("env") is os.environ:
+            kwargs["env"] = {k: v for k, v in os.environ.items() if k != "AURORAVIEW_PACKED"}
+        original_init(self, *args, **kwargs)
+
+    subprocess.Popen.__init__ = init
 
 
 def is_packed() -> bool:
@@ -507,9 +528,7 @@ def _bootstrap(argv: list[str]) -> int:
         return 2
     kind, target, rest = argv[0], argv[1], argv[2:]
     _take_stdout()
-    # Children of the backend must not believe they are the packed app, also when
-    # started with env=os.environ; is_packed() answers from the copy taken at import.
-    os.environ.pop("AURORAVIEW_PACKED", None)
+    _keep_packed_flag_from_children()
     code = 0
     if kind == "module":
         module_name, _, function_name = target.partition(":")
