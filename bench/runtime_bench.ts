@@ -10,8 +10,10 @@
  * - the same bundle's --pbundle_pngIcon.
  *
  * Each case runs N times in a shell loop (so the measuring process adds
- * nothing per run); the best of three rounds counts. Ratios are against the
- * Node hello, with the issue's targets.
+ * nothing per run). The rounds go round-robin over the cases, so that a
+ * neighbour's load on a shared machine falls on every case alike rather than
+ * on whichever case happened to run then; each case's best round counts.
+ * Ratios are against the Node hello, with the issue's targets.
  *
  * @module
  */
@@ -25,8 +27,8 @@ import { makeNodeSea } from "../runtime/build/make_node_sea.ts";
 import { userCacheDir } from "../runtime/user_cache_dir.ts";
 import { readBundle } from "../format/bundle.ts";
 
-const RUNS = 20;
-const ROUNDS = 3;
+const RUNS = 10;
+const ROUNDS = 6;
 // A 1x1 PNG.
 const PNG = Uint8Array.from(
   atob(
@@ -35,24 +37,35 @@ const PNG = Uint8Array.from(
   (c) => c.charCodeAt(0),
 );
 
+/** Runs a command RUNS times in a shell loop and returns the milliseconds per run. */
 async function timeLoop(command: string[], env: Record<string, string>): Promise<number> {
-  let best = Infinity;
   const script =
     `i=0; while [ $i -lt ${RUNS} ]; do "$@" >/dev/null 2>&1 || exit 1; i=$((i+1)); done`;
+  const start = performance.now();
+  const out = await new Deno.Command("/bin/sh", {
+    args: ["-c", script, "sh", ...command],
+    env,
+    clearEnv: true,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const elapsed = (performance.now() - start) / RUNS;
+  if (!out.success) {
+    throw new Error(`benchmark case failed: ${command.join(" ")}`);
+  }
+  return elapsed;
+}
+
+/** Times every case ROUNDS times, round-robin, and returns each case's best round. */
+async function timeCases(
+  cases: [string, string[]][],
+  env: Record<string, string>,
+): Promise<[string, number][]> {
+  const best = cases.map(([name]) => [name, Infinity] as [string, number]);
   for (let round = 0; round < ROUNDS; round++) {
-    const start = performance.now();
-    const out = await new Deno.Command("/bin/sh", {
-      args: ["-c", script, "sh", ...command],
-      env,
-      clearEnv: true,
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    const elapsed = (performance.now() - start) / RUNS;
-    if (!out.success) {
-      throw new Error(`benchmark case failed: ${command.join(" ")}`);
+    for (const [i, [, command]] of cases.entries()) {
+      best[i]![1] = Math.min(best[i]![1], await timeLoop(command, env));
     }
-    best = Math.min(best, elapsed);
   }
   return best;
 }
@@ -119,7 +132,6 @@ export async function runRuntimeBench(): Promise<string> {
     // Warm the extract cache and the verification stamps.
     await timeLoop([extractBundle], env);
     await timeLoop([mountBundle], env);
-    const results: [string, number][] = [];
     const cases: [string, string[]][] = [
       ["AppRun directly", [join(appDir, "AppRun")]],
       ["shell 'C runtime' (squashfuse, run, fusermount3 -u)", [cRuntime]],
@@ -129,7 +141,7 @@ export async function runRuntimeBench(): Promise<string> {
       ["bundle --pbundle_pngIcon", [mountBundle, "--pbundle_pngIcon"]],
       ["bundle --pbundle_offset (the runtime's own start-up)", [mountBundle, "--pbundle_offset"]],
     ];
-    for (const [name, command] of cases) results.push([name, await timeLoop(command, env)]);
+    const results = await timeCases(cases, env);
     const ms = Object.fromEntries(results);
     const engine = ms["node SEA hello (engine start-up)"]!;
     const mount = ms["bundle, mount mode (MountOrExtract 0)"]!;

@@ -11,16 +11,18 @@
 import type * as ChildProcess from "node:child_process";
 import { readFileSync, writeSync } from "node:fs";
 import type * as Os from "node:os";
-import { createRequire } from "node:module";
+import type { RuntimeChunk } from "./_chunks.ts";
 
 // deno-lint-ignore no-explicit-any
 const DenoNs: any = (globalThis as any).Deno;
-// The runtime is bundled to CommonJS for Node, where `require` exists; under
-// Deno, createRequire gives node's built-ins the same way.
+// The runtime is bundled to CommonJS for Node, where `require` exists (inside
+// a single executable application it loads built-ins only); under Deno (also
+// when pbundle runs from a remote module) process.getBuiltinModule gives the
+// built-ins. No node:module: loading it costs the start-up 0.2 ms.
 // deno-lint-ignore no-explicit-any
 const nodeRequire: (id: string) => any = typeof require === "function"
   ? require
-  : createRequire(import.meta.url.startsWith("file:") ? import.meta.url : "file:///"); // built-ins only: any file base does
+  : (id) => process.getBuiltinModule(id);
 
 /**
  * Loads a node: built-in when first needed. child_process and crypto take
@@ -498,34 +500,48 @@ export function embeddedTools(): EmbeddedTools | undefined {
   }
 }
 
-/** The arguments a CommonJS module's wrapper function receives. */
-const CJS_WRAPPER_PARAMS = ["exports", "require", "module", "__filename", "__dirname"];
-
 /**
- * Loads a CommonJS script stored as an asset of this Node single executable
- * application (a part of the runtime bundled separately, so that runs that do
- * not need it neither parse nor compile it). The script may require node:
- * built-ins only.
+ * Loads a part of the runtime that a node-engine build keeps in the assets of
+ * its single executable application (see _chunks.ts): `<key>.js` holds a
+ * CommonJS module inside its wrapper function, `<key>.cache` (when present)
+ * the V8 code cache made for it at build time, so nothing is parsed or
+ * compiled at run time. The module may require node: built-ins only.
  *
- * @param key The asset's key, e.g. "fullstack.cjs".
- * @returns The script's exports, or undefined under Deno, outside a single
+ * @param key The chunk's key, e.g. "squashfs".
+ * @returns The module's exports, or undefined under Deno, outside a single
  * executable application, or when it has no such asset.
  */
-export function seaModule<T>(key: string): T | undefined {
+export function seaModule<T>(key: RuntimeChunk): T | undefined {
   if (engineName() === "deno") return undefined;
   let source: string;
+  let cachedData: Uint8Array | undefined;
   try {
-    const sea = builtin<{ isSea(): boolean; getAsset(key: string, encoding: string): string }>(
-      "node:sea",
-    );
+    const sea = builtin<{
+      isSea(): boolean;
+      getAsset(key: string, encoding: string): string;
+      getRawAsset(key: string): ArrayBuffer;
+    }>("node:sea");
     if (!sea.isSea()) return undefined;
-    source = sea.getAsset(key, "utf8");
+    source = sea.getAsset(`${key}.js`, "utf8");
+    try {
+      cachedData = new Uint8Array(sea.getRawAsset(`${key}.cache`));
+    } catch { /* a cross build: compiled now */ }
   } catch {
     return undefined;
   }
   const vm = builtin<typeof import("node:vm")>("node:vm");
-  const wrapper = vm.compileFunction(source, CJS_WRAPPER_PARAMS, { filename: `sea:${key}` });
+  const script = new vm.Script(source, {
+    filename: `${key}.js`,
+    ...(cachedData ? { cachedData } : {}),
+  });
   const module = { exports: {} as T };
-  wrapper.call(module.exports, module.exports, nodeRequire, module, `sea:${key}`, "sea:");
+  script.runInThisContext().call(
+    module.exports,
+    module.exports,
+    nodeRequire,
+    module,
+    `${key}.js`,
+    ".",
+  );
   return module.exports;
 }

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { childProcess } from "./_engine.ts";
+import { childProcess, seaModule } from "./_engine.ts";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
 import type { RuntimeContext } from "./runtime_context.ts";
@@ -69,7 +69,8 @@ function toolOrThrow(tools: ToolBox, names: string[], what: string): Tool {
  * @returns A predicate over image paths.
  */
 export async function globMatcher(patterns: string[]): Promise<(path: string) => boolean> {
-  const { default: picomatch } = await import("picomatch");
+  const { default: picomatch } = seaModule<typeof import("./_picomatch.ts")>("picomatch") ??
+    await import("./_picomatch.ts");
   const matchers = patterns.map((p) => picomatch(p.replace(/^\.?\/+/, ""), { dot: true }));
   return (path) => {
     const parts = path.split("/");
@@ -237,7 +238,9 @@ function dwarfsReader(ctx: RuntimeContext, tools: ToolBox): ImageReader {
 
 /** The reader that uses format/squashfs's native reader (no tools needed). */
 async function nativeSquashfsReader(ctx: RuntimeContext): Promise<ImageReader> {
-  const { SquashfsImage } = await import("../format/squashfs/squashfs_image.ts");
+  const { SquashfsImage } =
+    seaModule<typeof import("../format/squashfs/squashfs_image.ts")>("squashfs") ??
+      await import("../format/squashfs/squashfs_image.ts");
   const image = await SquashfsImage.open(ctx.bundlePath, ctx.bundle.imageOffset);
   return {
     async list(under) {

@@ -16,6 +16,7 @@ import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import type { BundleInfo } from "../format/bundle.ts";
 import { type ElfFile, readElfLayout, readExactly } from "../format/elf/read_elf.ts";
 import type { RuntimeInfo } from "../format/runtime_info.ts";
+import { seaModule } from "./_engine.ts";
 import { decodeMiniCbor } from "./_mini_cbor.ts";
 
 // Section names and image constants as docs/FORMAT.md gives them (format/bundle.ts
@@ -121,6 +122,7 @@ export async function readOwnBundle(path: string): Promise<BundleInfo> {
     const fast = await fastRead(path);
     if (fast) return fast;
   } catch { /* the full reader says what is wrong */ }
-  const { readBundle } = await import("../format/bundle.ts");
+  const { readBundle } = seaModule<typeof import("../format/bundle.ts")>("bundle") ??
+    await import("../format/bundle.ts");
   return await readBundle(path);
 }

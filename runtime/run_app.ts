@@ -36,17 +36,11 @@ interface FullstackHost {
 }
 
 /**
- * The asset of a node-engine runtime that holds runtime/fullstack/host.ts,
- * bundled apart from the runtime's own script (runtime/build/build_runtime.ts)
- * so that only full-stack apps load it.
- */
-export const FULLSTACK_ASSET = "fullstack.cjs";
-
-/**
  * The seam to the full-stack host: loads runtime/fullstack/host.ts and runs
  * its `runFullstack(ctx)`, which resolves with the exit status. A node-engine
- * runtime keeps the host in its {@linkcode FULLSTACK_ASSET} asset and compiles
- * it only now; under deno compile and `deno run` it is a plain dynamic import.
+ * runtime keeps the host apart from its own script (the "fullstack" chunk of
+ * _chunks.ts) and loads it only now; under deno compile and `deno run` it is a
+ * plain dynamic import.
  * Signals are the host's to handle while it runs; the runtime cleans up after
  * it returns.
  *
@@ -57,7 +51,7 @@ export const FULLSTACK_ASSET = "fullstack.cjs";
 export async function runFullstackSeam(ctx: FullstackSeamContext): Promise<number> {
   let host: FullstackHost;
   try {
-    host = seaModule<FullstackHost>(FULLSTACK_ASSET) ?? await import("./fullstack/host.ts");
+    host = seaModule<FullstackHost>("fullstack") ?? await import("./fullstack/host.ts");
   } catch (error) {
     throw new RuntimeError(
       `Cannot host the full-stack app: this runtime was built without runtime/fullstack/host.ts (${

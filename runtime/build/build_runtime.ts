@@ -29,7 +29,7 @@ import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { InputError, UsageError } from "../../errors.ts";
 import denoConfig from "../../deno.json" with { type: "json" };
-import { FULLSTACK_ASSET } from "../run_app.ts";
+import { CHUNK_WRAPPER_PARAMS, CORE_CHUNK, RUNTIME_CHUNKS } from "../_chunks.ts";
 import { userCacheDir } from "../user_cache_dir.ts";
 import { NODE_VERSION, type RuntimeTarget } from "./_node_toolchain.ts";
 import { hostTarget, makeNodeSea } from "./make_node_sea.ts";
@@ -179,30 +179,69 @@ async function bundleModule(
   await run(Deno.execPath(), args, `bundle ${out.slice(out.lastIndexOf("/") + 1)}`);
 }
 
-/** The runtime's scripts for Node: its own, and the full-stack host's when it has one. */
+/** The runtime's scripts for Node. */
 interface RuntimeScripts {
-  /** runtime/main.ts and its static imports. */
-  script: string;
-  /** runtime/fullstack/host.ts, stored as the FULLSTACK_ASSET asset; absent without the host. */
-  fullstack?: string;
+  /** The SEA's main script: it loads the runtime's own script from its asset. */
+  main: string;
+  /** Asset key to file: `<chunk>.js` for the runtime's script and each part kept apart. */
+  assets: Record<string, string>;
+  /** The keys of the assets that are scripts (a V8 code cache is made for each on native builds). */
+  scripts: string[];
 }
 
 /**
- * Bundles runtime/main.ts, and apart from it runtime/fullstack/host.ts: the
- * full-stack host (its window server, browser launcher, plugin host) is large
- * and most bundles never use it, so the runtime's own script leaves it out and
- * loads it from an asset when a bundle is a full-stack app (run_app.ts).
+ * The SEA's main script. It runs the runtime's own script from the asset
+ * runtime.js with the code cache runtime.cache made at build time (every
+ * function compiled, not only the top level that Node's own "useCodeCache"
+ * covers); see _chunks.ts and _engine.ts's seaModule for the other parts.
+ */
+const SEA_MAIN = `"use strict";
+const sea = require("node:sea");
+let cachedData;
+try {
+  cachedData = new Uint8Array(sea.getRawAsset("${CORE_CHUNK}.cache"));
+} catch {}
+const script = new (require("node:vm").Script)(sea.getAsset("${CORE_CHUNK}.js", "utf8"), {
+  filename: "${CORE_CHUNK}.js",
+  cachedData,
+});
+const runtimeModule = { exports: {} };
+script.runInThisContext().call(runtimeModule.exports, runtimeModule.exports, require, runtimeModule,
+  "${CORE_CHUNK}.js", ".");
+`;
+
+/**
+ * Bundles runtime/main.ts into the runtime's own script, and apart from it
+ * each part of _chunks.ts (the full-stack host, the squashfs reader, the full
+ * bundle reader, picomatch): most runs need none of them, and a script the run
+ * does not load costs nothing. Each is wrapped in CommonJS's module function,
+ * the form seaModule runs.
  */
 async function bundleScripts(workDir: string): Promise<RuntimeScripts> {
-  const script = join(workDir, "runtime.cjs");
-  await bundleModule(new URL("../main.ts", import.meta.url), script, workDir, [
-    "./fullstack/host.ts",
-  ]);
-  const host = new URL("../fullstack/host.ts", import.meta.url);
-  if (host.protocol === "file:" && !existsSync(fileURLToPath(host))) return { script };
-  const fullstack = join(workDir, FULLSTACK_ASSET);
-  await bundleModule(host, fullstack, workDir);
-  return { script, fullstack };
+  const runtimeDir = new URL("../", import.meta.url);
+  const parts: [string, URL, string[]][] = [
+    [CORE_CHUNK, new URL("main.ts", runtimeDir), Object.values(RUNTIME_CHUNKS)],
+  ];
+  for (const [key, specifier] of Object.entries(RUNTIME_CHUNKS)) {
+    const entry = new URL(specifier, runtimeDir);
+    // A runtime built without the full-stack host reports so when asked to host.
+    if (entry.protocol === "file:" && !existsSync(fileURLToPath(entry))) continue;
+    parts.push([key, entry, []]);
+  }
+  const assets: Record<string, string> = {};
+  for (const [key, entry, external] of parts) {
+    const bundled = join(workDir, `${key}.cjs`);
+    await bundleModule(entry, bundled, workDir, external);
+    const wrapped = join(workDir, `${key}.js`);
+    await writeFile(
+      wrapped,
+      `(function (${CHUNK_WRAPPER_PARAMS}) {${await readFile(bundled, "utf8")}\n})`,
+    );
+    assets[`${key}.js`] = wrapped;
+  }
+  const main = join(workDir, "sea_main.cjs");
+  await writeFile(main, SEA_MAIN);
+  return { main, assets, scripts: Object.keys(assets) };
 }
 
 function walkFiles(root: string, dir = root, out: string[] = []): string[] {
@@ -289,16 +328,18 @@ async function buildInto(options: BuildRuntimeOptions, reuse: boolean): Promise<
   log(`engine ${reason}`);
   const workDir = await mkdtemp(join(tmpdir(), "pbundle-runtime-build-"));
   try {
-    const { script, fullstack } = await bundleScripts(workDir);
-    const hash = createHash("sha256").update(await readFile(script));
-    if (fullstack) hash.update("\0").update(await readFile(fullstack));
+    const scripts = await bundleScripts(workDir);
+    const hash = createHash("sha256").update(await readFile(scripts.main));
+    for (const [key, file] of Object.entries(scripts.assets)) {
+      hash.update(`\0${key}\0`).update(await readFile(file));
+    }
     const scriptHash = hash.digest("hex");
     let assets: Record<string, string> = {};
     let embedId: string | undefined;
     if (options.embedToolsDir) {
       ({ assets, id: embedId } = await embedAssets(options.embedToolsDir, workDir));
     }
-    if (fullstack) assets = { ...assets, [FULLSTACK_ASSET]: fullstack };
+    assets = { ...assets, ...scripts.assets };
     const path = runtimePath(cacheRoot, engine, target, embedId);
     const stampPath = `${path}.json`;
     const stamp = JSON.stringify({ engine, target, scriptHash, node: NODE_VERSION });
@@ -313,7 +354,15 @@ async function buildInto(options: BuildRuntimeOptions, reuse: boolean): Promise<
     const temporary = `${path}.tmp-${process.pid}-${Date.now()}`;
     try {
       if (engine === "node") {
-        await makeNodeSea({ script, output: temporary, target, cacheRoot, assets, log });
+        await makeNodeSea({
+          script: scripts.main,
+          output: temporary,
+          target,
+          cacheRoot,
+          assets,
+          codeCaches: scripts.scripts,
+          log,
+        });
       } else {
         await buildDeno(target, temporary, workDir, options.embedToolsDir);
       }
