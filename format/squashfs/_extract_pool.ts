@@ -1,5 +1,5 @@
 /**
- * The worker threads {@linkcode SquashfsImage.extract} decompresses and writes
+ * The worker threads {@linkcode SquashfsImage.extract} shares the writing of
  * files with (see `_extract_worker.ts` for the protocol).
  *
  * Under Node (and inside a Node single executable application) the workers
@@ -13,9 +13,9 @@
  * @module
  */
 import { Worker as NodeWorker } from "node:worker_threads";
-import { extractWorkerSource, FragmentMirror } from "./_extract_worker.ts";
+import { CTRL_NEXT, CTRL_STOP, extractWorkerSource, type RunnerImage } from "./_extract_worker.ts";
 
-/** A failure a worker reported for a batch. */
+/** A failure a worker reported. */
 export interface BatchError {
   message: string;
   offset: number | undefined;
@@ -25,27 +25,26 @@ export interface BatchError {
 }
 
 interface Reply {
-  id: number;
+  type: "error" | "done";
   error?: BatchError;
 }
 
 /** What the pool needs of a worker, whichever kind it is. */
 interface AnyWorker {
-  post(message: unknown, transfer: ArrayBuffer[]): void;
+  post(message: unknown): void;
   terminate(): Promise<void>;
 }
 
 interface Slot {
   worker: AnyWorker;
-  inFlight: number;
-  mirror: FragmentMirror;
-  pending: Map<number, (error: BatchError | undefined) => void>;
+  done: boolean;
+  wake: (() => void) | undefined;
 }
 
 interface WebWorkerLike {
   onmessage: ((event: { data: Reply }) => void) | null;
   onerror: ((event: { message?: string; preventDefault(): void }) => void) | null;
-  postMessage(message: unknown, transfer: ArrayBuffer[]): void;
+  postMessage(message: unknown): void;
   terminate(): void;
 }
 
@@ -56,12 +55,14 @@ function webWorkers(): WebWorkerConstructor | undefined {
   return g.Deno !== undefined && typeof g.Worker === "function" ? g.Worker : undefined;
 }
 
-/** A few workers, each with its own queue of batches. */
+/** A few workers that take batches from one shared list. */
 export class ExtractPool {
   #slots: Slot[] = [];
-  #nextId = 0;
   #url: string | undefined;
   #codec: "zstd" | "gzip";
+  #error: BatchError | undefined;
+  /** `[next batch, stop flag]`, shared with the workers. */
+  readonly ctrl: Int32Array = new Int32Array(new SharedArrayBuffer(8));
 
   private constructor(codec: "zstd" | "gzip") {
     this.#codec = codec;
@@ -72,60 +73,69 @@ export class ExtractPool {
     return this.#codec;
   }
 
+  /** The first failure a worker reported, if any. */
+  get error(): BatchError | undefined {
+    return this.#error;
+  }
+
   /**
    * Starts `count` workers. Returns undefined when this engine cannot start
    * one, so the caller extracts on its own thread.
    */
-  static start(count: number, codec: "zstd" | "gzip", blockSize: number): ExtractPool | undefined {
+  static start(
+    count: number,
+    codec: "zstd" | "gzip",
+    blockSize: number,
+    chunkBlocks: number,
+  ): ExtractPool | undefined {
     const pool = new ExtractPool(codec);
     const Web = webWorkers();
     try {
+      const source = extractWorkerSource(codec, blockSize, chunkBlocks, Web !== undefined);
       if (Web !== undefined) {
-        const source = extractWorkerSource(codec, blockSize, true);
         pool.#url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
       }
-      const source = Web === undefined ? extractWorkerSource(codec, blockSize, false) : "";
       for (let i = 0; i < count; i++) {
         const slot: Slot = {
           worker: undefined as unknown as AnyWorker,
-          inFlight: 0,
-          mirror: new FragmentMirror(),
-          pending: new Map(),
+          done: false,
+          wake: undefined,
+        };
+        const finish = () => {
+          slot.done = true;
+          slot.wake?.();
+        };
+        const fail = (message: string) => {
+          pool.#error ??= { message, offset: undefined, format: false, code: undefined };
+          Atomics.store(pool.ctrl, CTRL_STOP, 1);
+          finish();
         };
         const onReply = (reply: Reply) => {
-          const done = slot.pending.get(reply.id);
-          if (done === undefined) return;
-          slot.pending.delete(reply.id);
-          slot.inFlight--;
-          done(reply.error);
-        };
-        const failAll = (message: string) => {
-          for (const done of slot.pending.values()) {
-            done({ message, offset: undefined, format: false, code: undefined });
-          }
-          slot.pending.clear();
-          slot.inFlight = 0;
+          if (reply.type === "error") {
+            pool.#error ??= reply.error;
+            Atomics.store(pool.ctrl, CTRL_STOP, 1);
+          } else finish();
         };
         if (Web !== undefined) {
           const w = new Web(pool.#url!, { type: "module" });
           w.onmessage = (event) => onReply(event.data);
           w.onerror = (event) => {
             event.preventDefault();
-            failAll(`Cannot extract: a worker failed: ${event.message ?? "unknown error"}`);
+            fail(`Cannot extract: a worker failed: ${event.message ?? "unknown error"}`);
           };
           slot.worker = {
-            post: (message, transfer) => w.postMessage(message, transfer),
+            post: (message) => w.postMessage(message),
             terminate: () => Promise.resolve(w.terminate()),
           };
         } else {
           const w = new NodeWorker(source, { eval: true });
           w.on("message", onReply);
           w.on("error", (error: Error) => {
-            failAll(`Cannot extract: a worker failed: ${error.message}`);
+            fail(`Cannot extract: a worker failed: ${error.message}`);
           });
-          w.on("exit", () => failAll("Cannot extract: a worker stopped"));
+          w.on("exit", () => fail("Cannot extract: a worker stopped"));
           slot.worker = {
-            post: (message, transfer) => w.postMessage(message, transfer),
+            post: (message) => w.postMessage(message),
             terminate: async () => {
               w.removeAllListeners("exit");
               await w.terminate();
@@ -144,29 +154,29 @@ export class ExtractPool {
     return pool;
   }
 
-  /** The least busy worker and its fragment mirror. */
-  pick(): { index: number; inFlight: number; mirror: FragmentMirror } {
-    let best = 0;
-    for (let i = 1; i < this.#slots.length; i++) {
-      if (this.#slots[i]!.inFlight < this.#slots[best]!.inFlight) best = i;
-    }
-    const slot = this.#slots[best]!;
-    return { index: best, inFlight: slot.inFlight, mirror: slot.mirror };
+  /** Tells the workers which image to read; call once, before {@linkcode ExtractPool.publish}. */
+  begin(image: RunnerImage): void {
+    Atomics.store(this.ctrl, CTRL_NEXT, 0);
+    Atomics.store(this.ctrl, CTRL_STOP, 0);
+    for (const slot of this.#slots) slot.worker.post({ type: "begin", image, ctrl: this.ctrl });
   }
 
-  /** Sends a batch to worker `index`; resolves with its error, if any, once written. */
-  post(
-    index: number,
-    batch: Record<string, unknown>,
-    transfer: ArrayBuffer[],
-  ): Promise<BatchError | undefined> {
-    const slot = this.#slots[index]!;
-    const id = this.#nextId++;
-    slot.inFlight++;
-    return new Promise((resolve) => {
-      slot.pending.set(id, resolve);
-      slot.worker.post({ ...batch, id }, transfer);
-    });
+  /** Appends batches to the shared list. */
+  publish(list: unknown[]): void {
+    if (list.length === 0) return;
+    for (const slot of this.#slots) slot.worker.post({ type: "batches", list });
+  }
+
+  /** No more batches: resolves once every worker has written the batches it took. */
+  end(): Promise<void> {
+    for (const slot of this.#slots) slot.worker.post({ type: "end" });
+    return Promise.all(
+      this.#slots.map((slot) =>
+        slot.done ? undefined : new Promise<void>((resolve) => {
+          slot.wake = resolve;
+        })
+      ),
+    ).then(() => {});
   }
 
   /** Stops the workers. */

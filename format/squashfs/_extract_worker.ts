@@ -1,53 +1,87 @@
 /**
  * The source of the worker that {@linkcode SquashfsImage.extract} starts to
- * decompress blocks and write files in parallel. It is a plain string, run
- * with node:worker_threads' `eval: true` (inside a Node single executable
- * application there is no file to start a worker from) or, under Deno, as a
- * web-standard module Worker from a blob: URL; it imports node: built-ins
- * only, so it runs under Deno and Node alike.
+ * decompress blocks and write files in parallel with the calling thread. It
+ * is a plain string, run with node:worker_threads' `eval: true` (inside a
+ * Node single executable application there is no file to start a worker
+ * from) or, under Deno, as a web-standard module Worker from a blob: URL; it
+ * imports node: built-ins only, so it runs under Deno and Node alike.
  *
- * Protocol. In: a batch
- * `{ id, frags, files }`:
- * - `frags`: `{ index, data, offset, length, stored, at, label }[]`, the
- *   fragment blocks the batch's files use; `data` is null when this worker
- *   already holds the fragment. The worker keeps the last {@linkcode EXTRACT_FRAGMENT_CACHE}
- *   fragments, evicting the oldest ones the batch does not list; the sender
- *   mirrors that policy to know what to send (see {@linkcode FragmentMirror}).
- * - `files`: `{ path, label, mode, chmod, mtime, size, create, finish, parts,
- *   frag }[]`; `parts` are `{ data, offset, length, stored, position, expected,
- *   index, at }`
- *   (`stored`: kept uncompressed in the image)
- *   (holes are left out: the size is set at the end), `frag` is
- *   `{ index, offset, length }` or null. `create` makes the file ("wx", an
- *   old non-directory in the way is removed); otherwise it is opened "r+".
- *   `finish` sets size, mode (when `chmod`) and mtime.
+ * Work sharing. The calling thread walks the image and cuts the files into
+ * batches of about 256 KiB; every thread (the workers and the calling thread
+ * itself) takes the next batch by bumping a counter in a SharedArrayBuffer,
+ * so no thread waits for another to hand it work and none needs an event
+ * loop turn to get more. Each thread reads the compressed bytes it needs from
+ * the image itself (a worker opens the image's file by path and checks it is
+ * the same file; when it cannot, it takes no batches).
  *
- * Bytes travel as ArrayBuffers (transferred) with an offset and a length, not
- * as typed arrays: Deno's node:worker_threads walks a message's typed arrays
- * element by element (about 8 ms per 100 KB).
+ * Protocol, calling thread to worker:
+ * - `{ type: "begin", image: { path, base, size, dev, ino }, ctrl }`: `ctrl`
+ *   is an Int32Array over a SharedArrayBuffer: `[next batch, stop flag]`.
+ * - `{ type: "batches", list }`: batches appended to the shared list (every
+ *   worker gets every batch; the counter decides who writes it).
+ * - `{ type: "end" }`: no more batches; the worker replies `{ type: "done" }`
+ *   once it has written the batches it took.
  *
- * Out: `{ id }`, or `{ id, error: { message, offset, format, code } }` for the
- * first failure of the batch (the rest of the batch is skipped).
+ * Worker to calling thread: `{ type: "error", error: { message, offset,
+ * format, code } }` for the first failure (the worker also sets the stop
+ * flag), and `{ type: "done" }`.
+ *
+ * A batch is `{ files }`; a file is `{ path, label, mode, chmod, mtime, size,
+ * create, finish, blocks, frag }`. `blocks` is a flat list of
+ * `index, pos, onDisk, stored, expected` per data block (image positions
+ * relative to the image start, checked by the sender; `onDisk` 0 is a hole,
+ * left unwritten: the size is set at the end). `frag` is `{ index, pos,
+ * onDisk, stored, offset, length }` or null. `create` makes the file ("wx",
+ * an old non-directory in the way is removed); otherwise it is opened "r+".
+ * `finish` sets size, mode (when `chmod`) and mtime.
  *
  * @module
  */
 
-/** Fragment blocks a worker keeps decompressed. */
+/** Fragment blocks each thread keeps decompressed. */
 export const EXTRACT_FRAGMENT_CACHE = 8;
 
+/** Index of the next unclaimed batch in the shared control array. */
+export const CTRL_NEXT = 0;
+/** Index of the stop flag (set on the first failure) in the shared control array. */
+export const CTRL_STOP = 1;
+
+/** The image a thread reads compressed data from: an open fd (this thread) or a path to open. */
+export interface RunnerImage {
+  fd?: number;
+  path?: string;
+  base: number;
+  size?: number;
+  dev?: number;
+  ino?: number;
+}
+
+/** What {@linkcode createBatchRunner} returns. */
+export interface BatchRunner {
+  /** Starts reading `image`; false when it cannot be opened or is not the same file. */
+  attach(image: RunnerImage): boolean;
+  /** Writes one batch; throws on the first failure (with `offset` and `format`). */
+  run(batch: unknown): void;
+  /** Takes batches from `list` through `ctrl` until none is left or the stop flag is set. */
+  claim(list: unknown[], ctrl: Int32Array): void;
+  /** Closes what attach opened and frees the decompressor. */
+  detach(): void;
+}
+
 /**
- * Source of `(fs, zlib, codec, blockSize) => run`, where `run(batch)` writes
- * one batch and throws on the first failure (with `offset` and `format`).
- * Workers run it, and so does the calling thread when the workers are busy
- * (see {@linkcode createBatchRunner}).
+ * Source of `(fs, zlib, Buffer, codec, blockSize, chunkBlocks) => runner`.
+ * Workers run it, and so does the calling thread (see
+ * {@linkcode createBatchRunner}).
+ *
+ * Blocks are decompressed straight into one reused output buffer through the
+ * node:zlib handle of one decompression stream that is reset between blocks
+ * (node:zlib's own *Sync functions make a new zstd context per call, which
+ * costs about as much as decoding a 128 KiB block); a file's consecutive
+ * blocks and its tail then go out in one write. Where the handle is not
+ * available, node:zlib's *Sync functions are used.
  */
-const RUNNER_SOURCE = `(fs, zlib, codec, blockSize) => {
+const RUNNER_SOURCE = `(fs, zlib, Buffer, codec, blockSize, chunkBlocks) => {
   const CACHE = ${EXTRACT_FRAGMENT_CACHE};
-  // An output chunk of exactly the expected size: one allocation, no copy.
-  const inflate = codec === "zstd"
-    ? (d, n) => zlib.zstdDecompressSync(d, { chunkSize: Math.max(n, 64), maxOutputLength: n })
-    : (d, n) => zlib.inflateSync(d, { chunkSize: Math.max(n, 64), maxOutputLength: n });
-  const cache = new Map();
   class Fail extends Error {
     constructor(message, offset, format) {
       super(message);
@@ -55,13 +89,162 @@ const RUNNER_SOURCE = `(fs, zlib, codec, blockSize) => {
       this.format = format;
     }
   }
-  const decompress = (data, max, what, at) => {
+  // ---- Decompression into a caller's buffer ----
+  let engine, handle, state, flush, zerror, fast = false;
+  const fresh = () => {
     try {
-      return inflate(data, max);
-    } catch (error) {
-      throw new Fail("Cannot decompress " + what + ": " + error.message, at, true);
+      engine?.close();
+    } catch {}
+    engine = undefined;
+    fast = false;
+    try {
+      engine = codec === "zstd" ? zlib.createZstdDecompress() : zlib.createInflate();
+      handle = engine._handle;
+      state = engine._writeState;
+      flush = engine._finishFlushFlag;
+      fast = handle != null && typeof handle.writeSync === "function" &&
+        typeof handle.reset === "function" && state instanceof Uint32Array &&
+        state.length >= 2 && typeof flush === "number";
+      if (fast) handle.onerror = (message) => { zerror = String(message); };
+    } catch {
+      fast = false;
     }
   };
+  const slow = codec === "zstd"
+    ? (d, n) => zlib.zstdDecompressSync(d, { chunkSize: Math.max(n, 64), maxOutputLength: n })
+    : (d, n) => zlib.inflateSync(d, { chunkSize: Math.max(n, 64), maxOutputLength: n });
+  // Decodes "input" into out[at, at + room); returns the number of bytes made.
+  const inflateInto = (input, out, at, room) => {
+    if (engine === undefined) fresh();
+    if (fast) {
+      // One call may stop short of the end of the input (Deno's zstd does
+      // before a frame's last bytes), so go on while it makes progress.
+      let inAt = 0, inLeft = input.length, outAt = at, outLeft = room;
+      handle.reset();
+      for (;;) {
+        zerror = undefined;
+        try {
+          handle.writeSync(flush, input, inAt, inLeft, out, outAt, outLeft);
+        } catch (error) {
+          fresh();
+          throw error;
+        }
+        if (zerror !== undefined) {
+          const message = zerror;
+          fresh();
+          throw new Error(message);
+        }
+        const made = outLeft - state[0], used = inLeft - state[1];
+        outAt += made;
+        outLeft -= made;
+        inAt += used;
+        inLeft -= used;
+        if (inLeft === 0) return outAt - at;
+        if (outLeft === 0 || (made === 0 && used === 0)) {
+          fresh();
+          throw new Error(outLeft === 0 ? "it decodes to more than " + (room - 1) + " bytes" : inLeft + " bytes after its end");
+        }
+      }
+    }
+    let data;
+    try {
+      data = slow(input, room);
+    } catch (error) {
+      if (error.code === "ERR_BUFFER_TOO_LARGE") throw new Error("it decodes to more than " + (room - 1) + " bytes");
+      throw error;
+    }
+    out.set(data, at);
+    return data.length;
+  };
+  const decompress = (raw, out, at, room, what, pos) => {
+    try {
+      return inflateInto(raw, out, at, room);
+    } catch (error) {
+      throw new Fail("Cannot decompress " + what + ": " + error.message, pos, true);
+    }
+  };
+
+  // ---- Reading the image ----
+  let fd = -1, base = 0, own = false;
+  let input = Buffer.allocUnsafeSlow(Math.max(blockSize, 65536));
+  const room = (n) => {
+    if (input.length < n) input = Buffer.allocUnsafeSlow(Math.max(n, input.length * 2));
+    return input;
+  };
+  const readAt = (buf, at, pos, length) => {
+    let done = 0;
+    while (done < length) {
+      const n = fs.readSync(fd, buf, at + done, length - done, base + pos + done);
+      if (n === 0) throw new Fail("Cannot read squashfs image: the file ends early", base + pos + done, true);
+      done += n;
+    }
+  };
+  const attach = (image) => {
+    base = image.base;
+    if (image.fd !== undefined) {
+      fd = image.fd;
+      own = false;
+      return true;
+    }
+    try {
+      fd = fs.openSync(image.path, "r");
+    } catch {
+      return false;
+    }
+    own = true;
+    try {
+      const st = fs.fstatSync(fd);
+      if (st.size === image.size && st.ino === image.ino && st.dev === image.dev) return true;
+    } catch {}
+    detach();
+    return false;
+  };
+  const detach = () => {
+    if (own && fd >= 0) fs.closeSync(fd);
+    fd = -1;
+    own = false;
+    try {
+      engine?.close();
+    } catch {}
+    engine = undefined;
+  };
+
+  // ---- Fragments: the last CACHE used, each in a buffer of its own ----
+  const cache = new Map();
+  const fragmentInput = Buffer.allocUnsafeSlow(blockSize);
+  const fragment = (f, label) => {
+    const hit = cache.get(f.index);
+    if (hit !== undefined) {
+      cache.delete(f.index);
+      cache.set(f.index, hit);
+      return hit;
+    }
+    let buf;
+    if (cache.size >= CACHE) {
+      const oldest = cache.keys().next().value;
+      buf = cache.get(oldest).buffer;
+      cache.delete(oldest);
+    }
+    if (buf === undefined || buf.byteLength < blockSize + 1) buf = new ArrayBuffer(blockSize + 1);
+    const out = new Uint8Array(buf);
+    let data;
+    if (f.stored) {
+      readAt(out, 0, f.pos, f.onDisk);
+      data = out.subarray(0, f.onDisk);
+    } else {
+      // Not in "input": that may hold the rest of the batch's blocks.
+      const raw = fragmentInput;
+      readAt(raw, 0, f.pos, f.onDisk);
+      const what = "\\"" + label + "\\": fragment " + f.index + " is corrupt";
+      const n = decompress(raw.subarray(0, f.onDisk), out, 0, blockSize + 1, what, base + f.pos);
+      if (n > blockSize) throw new Fail("Cannot decompress " + what + ": it decodes to more than " + blockSize + " bytes", base + f.pos, true);
+      data = out.subarray(0, n);
+    }
+    cache.set(f.index, data);
+    return data;
+  };
+
+  // ---- Files ----
   const open = (file) => {
     if (!file.create) return fs.openSync(file.path, "r+");
     try {
@@ -75,61 +258,96 @@ const RUNNER_SOURCE = `(fs, zlib, codec, blockSize) => {
       return fs.openSync(file.path, "wx", file.chmod ? 0o600 : file.mode);
     }
   };
-  const writeAll = (fd, data, position) => {
+  const writeAll = (fd, data, offset, length, position) => {
     let done = 0;
-    while (done < data.length) done += fs.writeSync(fd, data, done, data.length - done, position + done);
+    while (done < length) done += fs.writeSync(fd, data, offset + done, length - done, position + done);
   };
+  const output = Buffer.allocUnsafeSlow((chunkBlocks + 1) * blockSize + 1);
   const run = (batch) => {
-    const needed = new Set();
-    for (const f of batch.frags) {
-      needed.add(f.index);
-      let data = cache.get(f.index);
-      if (f.data !== null) {
-        const raw = new Uint8Array(f.data, f.offset, f.length);
-        data = f.stored
-          ? raw
-          : decompress(raw, blockSize, "\\"" + f.label + "\\": fragment " + f.index + " is corrupt", f.at);
+    const files = batch.files;
+    // The batch's blocks usually lie one after another: read them at once.
+    let lo = Infinity, hi = 0, sum = 0;
+    for (const file of files) {
+      const b = file.blocks;
+      for (let k = 0; k < b.length; k += 5) {
+        const n = b[k + 2];
+        if (n === 0) continue;
+        if (b[k + 1] < lo) lo = b[k + 1];
+        if (b[k + 1] + n > hi) hi = b[k + 1] + n;
+        sum += n;
       }
-      cache.delete(f.index);
-      cache.set(f.index, data);
     }
-    for (const key of [...cache.keys()]) {
-      if (cache.size <= CACHE) break;
-      if (!needed.has(key)) cache.delete(key);
-    }
-    for (const file of batch.files) {
+    const together = sum > 0 && hi - lo <= sum + 65536;
+    if (together) readAt(room(hi - lo), 0, lo, hi - lo);
+    for (const file of files) {
       const fd = open(file);
-      let end = 0;
       try {
-        for (const part of file.parts) {
-          const raw = new Uint8Array(part.data, part.offset, part.length);
-          const data = part.stored
-            ? raw
-            : decompress(raw, Math.max(part.expected, 1), "\\"" + file.label + "\\": block " + part.index + " is corrupt", part.at);
-          if (data.length !== part.expected) {
+        let runAt = 0, fill = 0, end = 0;
+        const put = () => {
+          if (fill > 0) writeAll(fd, output, 0, fill, runAt);
+          end = runAt + fill;
+          fill = 0;
+        };
+        const b = file.blocks;
+        for (let k = 0; k < b.length; k += 5) {
+          const index = b[k], pos = b[k + 1], onDisk = b[k + 2], stored = b[k + 3], expected = b[k + 4];
+          if (onDisk === 0) {
+            put();
+            continue;
+          }
+          const position = index * blockSize;
+          if (fill === 0) runAt = position;
+          if (runAt + fill !== position || fill + expected + 1 > output.length) {
+            put();
+            runAt = position;
+          }
+          let raw;
+          if (together) {
+            raw = input.subarray(pos - lo, pos - lo + onDisk);
+          } else {
+            readAt(room(onDisk), 0, pos, onDisk);
+            raw = input.subarray(0, onDisk);
+          }
+          let n;
+          if (stored) {
+            output.set(raw, fill);
+            n = onDisk;
+          } else {
+            n = decompress(raw, output, fill, expected + 1, "\\"" + file.label + "\\": block " + index + " is corrupt", base + pos);
+          }
+          if (n !== expected) {
             throw new Fail(
-              "Cannot read \\"" + file.label + "\\" from squashfs image: block " + part.index + " holds " +
-                data.length + " bytes, expected " + part.expected,
-              part.at,
+              "Cannot read \\"" + file.label + "\\" from squashfs image: block " + index + " holds " +
+                n + " bytes, expected " + expected,
+              base + pos,
               true,
             );
           }
-          writeAll(fd, data, part.position);
-          end = part.position + data.length;
+          fill += n;
         }
         if (file.frag !== null) {
-          const { index, offset, length } = file.frag;
-          const data = cache.get(index);
-          if (offset + length > data.length) {
+          const f = file.frag;
+          const data = fragment(f, file.label);
+          if (f.offset + f.length > data.length) {
             throw new Fail(
-              "Cannot read \\"" + file.label + "\\" from squashfs image: its tail (" + length + " bytes at " +
-                offset + ") is past fragment " + index + " (" + data.length + " bytes)",
+              "Cannot read \\"" + file.label + "\\" from squashfs image: its tail (" + f.length + " bytes at " +
+                f.offset + ") is past fragment " + f.index + " (" + data.length + " bytes)",
               undefined,
               true,
             );
           }
-          writeAll(fd, data.subarray(offset, offset + length), file.size - length);
-          end = file.size;
+          const position = file.size - f.length;
+          if (fill > 0 && runAt + fill === position && fill + f.length <= output.length) {
+            output.set(data.subarray(f.offset, f.offset + f.length), fill);
+            fill += f.length;
+            put();
+          } else {
+            put();
+            writeAll(fd, data, f.offset, f.length, position);
+            end = file.size;
+          }
+        } else {
+          put();
         }
         if (file.finish) {
           if (end !== file.size) fs.ftruncateSync(fd, file.size);
@@ -141,19 +359,41 @@ const RUNNER_SOURCE = `(fs, zlib, codec, blockSize) => {
       }
     }
   };
-  return run;
+  const claim = (list, ctrl) => {
+    while (Atomics.load(ctrl, ${CTRL_STOP}) === 0) {
+      const i = Atomics.load(ctrl, ${CTRL_NEXT});
+      if (i >= list.length) return;
+      if (Atomics.compareExchange(ctrl, ${CTRL_NEXT}, i, i + 1) !== i) continue;
+      try {
+        run(list[i]);
+      } catch (error) {
+        Atomics.store(ctrl, ${CTRL_STOP}, 1);
+        throw error;
+      }
+    }
+  };
+  return { attach, run, claim, detach };
 }`;
 
 /** Runs batches on the calling thread with the same code as the workers. */
 export function createBatchRunner(
   fs: unknown,
   zlib: unknown,
+  buffer: unknown,
   codec: "zstd" | "gzip",
   blockSize: number,
-): (batch: unknown) => void {
+  chunkBlocks: number,
+): BatchRunner {
   // The runner is a string so that a worker can run it without a file; this
   // makes the same function here.
-  return new Function(`return ${RUNNER_SOURCE}`)()(fs, zlib, codec, blockSize);
+  return new Function(`return ${RUNNER_SOURCE}`)()(
+    fs,
+    zlib,
+    buffer,
+    codec,
+    blockSize,
+    chunkBlocks,
+  );
 }
 
 /**
@@ -163,6 +403,7 @@ export function createBatchRunner(
 export function extractWorkerSource(
   codec: "zstd" | "gzip",
   blockSize: number,
+  chunkBlocks: number,
   web: boolean,
 ): string {
   const port = web
@@ -175,14 +416,22 @@ export function extractWorkerSource(
   ${port}
   const fs = await import("node:fs");
   const zlib = await import("node:zlib");
-  const run = (${RUNNER_SOURCE})(fs, zlib, ${JSON.stringify(codec)}, ${blockSize});
-  listen((batch) => {
+  const { Buffer } = await import("node:buffer");
+  const runner = (${RUNNER_SOURCE})(fs, zlib, Buffer, ${
+    JSON.stringify(codec)
+  }, ${blockSize}, ${chunkBlocks});
+  let ctrl;
+  let ok = false;
+  let failed = false;
+  const list = [];
+  const work = () => {
+    if (!ok || failed) return;
     try {
-      run(batch);
-      reply({ id: batch.id });
+      runner.claim(list, ctrl);
     } catch (error) {
+      failed = true;
       reply({
-        id: batch.id,
+        type: "error",
         error: {
           message: error.message,
           offset: error.offset,
@@ -191,35 +440,22 @@ export function extractWorkerSource(
         },
       });
     }
+  };
+  listen((message) => {
+    if (message.type === "begin") {
+      ctrl = message.ctrl;
+      ok = runner.attach(message.image);
+    } else if (message.type === "batches") {
+      for (const batch of message.list) list.push(batch);
+      work();
+    } else if (message.type === "end") {
+      work();
+      runner.detach();
+      ok = false;
+      list.length = 0;
+      reply({ type: "done" });
+    }
   });
 })();
 `;
-}
-
-/**
- * The sender's copy of one worker's fragment cache: the same insertions and
- * evictions as the worker makes, so the sender knows which fragments it must
- * send. Apply {@linkcode FragmentMirror.update} with a batch's fragment list
- * in the order the batch carries it.
- */
-export class FragmentMirror {
-  #keys = new Map<number, true>();
-
-  /** Whether the worker holds fragment `index` now. */
-  has(index: number): boolean {
-    return this.#keys.has(index);
-  }
-
-  /** Records a batch that uses `indices` (in order), as the worker will. */
-  update(indices: number[]): void {
-    const needed = new Set(indices);
-    for (const index of indices) {
-      this.#keys.delete(index);
-      this.#keys.set(index, true);
-    }
-    for (const key of [...this.#keys.keys()]) {
-      if (this.#keys.size <= EXTRACT_FRAGMENT_CACHE) break;
-      if (!needed.has(key)) this.#keys.delete(key);
-    }
-  }
 }

@@ -12,7 +12,6 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as zlib from "node:zlib";
-import { setImmediate } from "node:timers";
 import { Buffer } from "node:buffer";
 import type * as ChildProcess from "node:child_process";
 import { FormatError, InputError } from "../../errors.ts";
@@ -23,7 +22,7 @@ import {
   missingDecompressorHint,
 } from "./compressors.ts";
 import { type BatchError, ExtractPool } from "./_extract_pool.ts";
-import { createBatchRunner, EXTRACT_FRAGMENT_CACHE, FragmentMirror } from "./_extract_worker.ts";
+import { createBatchRunner, type RunnerImage } from "./_extract_worker.ts";
 import { rawFs } from "./_raw_fs.ts";
 import { readSuperblock, readU64, type Superblock } from "./read_superblock.ts";
 import * as C from "./squashfs_constants.ts";
@@ -227,6 +226,8 @@ function showOut(p: OutPath): string {
  */
 export class SquashfsImage {
   #fd: number;
+  /** The file's path (absolute) and identity, for workers that read it themselves. */
+  #file: RunnerImage | undefined;
   #base: number;
   #sb: Superblock;
   #decompress: (data: Uint8Array, max: number) => Uint8Array;
@@ -286,7 +287,8 @@ export class SquashfsImage {
       throw new InputError(`Cannot open "${path}": ${(error as Error).message}`);
     }
     try {
-      const fileSize = fs.fstatSync(fd).size;
+      const st = fs.fstatSync(fd);
+      const fileSize = st.size;
       if (!Number.isSafeInteger(offset) || offset < 0 || offset > fileSize) {
         throw new InputError(
           `Cannot open squashfs image in "${path}": offset ${offset} is outside the file (${fileSize} bytes)`,
@@ -308,6 +310,15 @@ export class SquashfsImage {
         };
       }
       const image = new SquashfsImage(fd, offset, sb);
+      image.#file = {
+        path: path.startsWith("/") || typeof process === "undefined"
+          ? path
+          : `${process.cwd()}/${path}`,
+        base: offset,
+        size: fileSize,
+        dev: st.dev,
+        ino: st.ino,
+      };
       image.#readIds();
       return image;
     } catch (error) {
@@ -527,8 +538,8 @@ export class SquashfsImage {
     return { start: readU64(v, 0, "fragment start"), size: v.getUint32(8, true) };
   }
 
-  /** The fragment block as stored, read into its own buffer (it may be sent to a worker). */
-  #fragmentRaw(index: number, path: string): { raw: Uint8Array; stored: boolean; at: number } {
+  /** Where fragment block `index` lies, checked to be inside the data area. */
+  #fragmentAt(index: number, path: string): { pos: number; onDisk: number; stored: boolean } {
     const { start, size } = this.#fragment(index, path);
     const onDisk = size & C.SQUASHFS_BLOCK_SIZE_MASK;
     if (onDisk === 0 || onDisk > this.#sb.blockSize || start + onDisk > this.#sb.inodeTableStart) {
@@ -537,8 +548,14 @@ export class SquashfsImage {
         this.#base + start,
       );
     }
-    const raw = this.#readAt(start, onDisk, `fragment ${index}`, true);
-    return { raw, stored: (size & C.SQUASHFS_COMPRESSED_BIT_BLOCK) !== 0, at: start };
+    return { pos: start, onDisk, stored: (size & C.SQUASHFS_COMPRESSED_BIT_BLOCK) !== 0 };
+  }
+
+  /** The fragment block as stored. */
+  #fragmentRaw(index: number, path: string): { raw: Uint8Array; stored: boolean; at: number } {
+    const { pos, onDisk, stored } = this.#fragmentAt(index, path);
+    const raw = this.#readAt(pos, onDisk, `fragment ${index}`, true);
+    return { raw, stored, at: pos };
   }
 
   #fragmentData(index: number, path: string): Uint8Array {
@@ -1056,127 +1073,61 @@ export class SquashfsImage {
   }
 
   /**
-   * Writes regular files (string paths) on the worker pool: this thread reads
-   * each file's block list and compressed blocks and sends them in batches;
-   * the workers decompress, create and write the files. Files of more than one
-   * batch are created here and written in chunks by any worker, then get their
-   * mode and mtime here. Memory: at most EXTRACT_BATCHES_PER_WORKER batches of
-   * about max(block size, EXTRACT_BATCH_BYTES) per worker, plus each worker's
-   * fragment cache.
+   * Shares the writing of regular files (string paths) between the workers
+   * and this thread. `add` cuts each file into batches of about
+   * EXTRACT_BATCH_BYTES as the tree is walked and hands them to the workers
+   * every few batches, so they start while the walk goes on; `finish` then
+   * lets this thread take batches too, until none is left (see
+   * `_extract_worker.ts`). A file of more than one batch is created here
+   * first, written in chunks by any thread, and gets its mode and mtime here
+   * at the end. Memory: per thread one batch of compressed input, one output
+   * buffer of about a batch and EXTRACT_FRAGMENT_CACHE fragment blocks, plus
+   * the batch list (block lists and names of the files).
    */
-  async #extractOnPool(
+  #poolFeeder(
     pool: ExtractPool,
-    jobs: { out: OutPath; inode: Inode; path: string }[],
     plainMode: (mode: number) => boolean,
-  ): Promise<void> {
+  ): { add(out: string, inode: Inode, path: string): void; finish(): Promise<void> } {
     const bs = this.#sb.blockSize;
-    const batchBytes = Math.max(bs, EXTRACT_BATCH_BYTES);
-    const chunkBlocks = Math.max(1, Math.floor(batchBytes / bs));
-    let failure: unknown;
-    const inFlight = new Set<Promise<void>>();
+    const chunkBlocks = extractChunkBlocks(bs);
+    const batchBytes = chunkBlocks * bs;
+    const batches: { files: Record<string, unknown>[] }[] = [];
+    let published = 0;
     let files: Record<string, unknown>[] = [];
-    let frags: number[] = [];
-    const fragLabels = new Map<number, string>();
-    let transfer: ArrayBuffer[] = [];
     let size = 0;
     const big: { out: string; inode: Inode }[] = [];
-
-    const here = {
-      run: createBatchRunner(fs, zlib, pool.codec, bs),
-      mirror: new FragmentMirror(),
-    };
-    const fragList = (mirror: FragmentMirror) => {
-      const list = frags.map((index) => {
-        const label = fragLabels.get(index)!;
-        if (mirror.has(index)) {
-          return { index, data: null, offset: 0, length: 0, stored: false, at: 0, label };
-        }
-        const { raw, stored, at } = this.#fragmentRaw(index, label);
-        transfer.push(raw.buffer as ArrayBuffer);
-        return {
-          index,
-          data: raw.buffer,
-          offset: raw.byteOffset,
-          length: raw.length,
-          stored,
-          at: this.#base + at,
-          label,
-        };
-      });
-      mirror.update(frags);
-      return list;
-    };
-    // A batch goes to the least busy worker; when every worker has its queue
-    // full (or is still starting), this thread writes the batch itself.
-    const flush = () => {
+    const image = this.#file;
+    pool.begin(image ?? { base: this.#base });
+    const cut = () => {
       if (files.length === 0) return;
-      const slot = pool.pick();
-      if (slot.inFlight >= EXTRACT_BATCHES_PER_WORKER) {
-        try {
-          here.run({ frags: fragList(here.mirror), files });
-        } catch (error) {
-          const e = error as Partial<BatchError>;
-          failure ??= e.format === undefined ? error : batchError(e as BatchError);
-        }
-      } else {
-        const p: Promise<void> = pool.post(
-          slot.index,
-          { frags: fragList(slot.mirror), files },
-          transfer,
-        )
-          .then((error) => {
-            if (error !== undefined) failure ??= batchError(error);
-          })
-          .finally(() => inFlight.delete(p));
-        inFlight.add(p);
-      }
+      batches.push({ files });
       files = [];
-      frags = [];
-      fragLabels.clear();
-      transfer = [];
       size = 0;
+      if (batches.length - published >= EXTRACT_PUBLISH_BATCHES) {
+        pool.publish(batches.slice(published));
+        published = batches.length;
+      }
     };
-
-    for (const job of jobs) {
-      if (failure !== undefined) break;
-      const { inode, path } = job;
-      const out = job.out as string;
+    const add = (out: string, inode: Inode, path: string) => {
       const { blocks, tail } = this.#layout(inode, path);
       const chunked = blocks.length > chunkBlocks;
       if (chunked) {
         createSized(out, inode.size);
         big.push({ out, inode });
       }
+      const frag = tail === undefined ? null : {
+        index: tail.fragment,
+        ...this.#fragmentAt(tail.fragment, path),
+        offset: tail.offset,
+        length: tail.length,
+      };
       for (let first = 0; first === 0 || first < blocks.length; first += chunkBlocks) {
-        const chunk = blocks.slice(first, first + chunkBlocks);
         const last = first + chunkBlocks >= blocks.length;
-        const stored = chunk.filter((b) => b.onDisk > 0);
-        const parts: Record<string, unknown>[] = [];
-        if (stored.length > 0) {
-          const start = stored[0]!.pos;
-          const end = stored[stored.length - 1]!.pos + stored[stored.length - 1]!.onDisk;
-          const buf = this.#readAt(start, end - start, `blocks of "${path}"`, true);
-          transfer.push(buf.buffer as ArrayBuffer);
-          for (const b of stored) {
-            parts.push({
-              data: buf.buffer,
-              offset: buf.byteOffset + b.pos - start,
-              length: b.onDisk,
-              stored: b.stored,
-              position: b.index * bs,
-              expected: b.expected,
-              index: b.index,
-              at: this.#base + b.pos,
-            });
-          }
-        }
-        const frag = last && tail !== undefined
-          ? { index: tail.fragment, offset: tail.offset, length: tail.length }
-          : null;
-        if (frag !== null && !fragLabels.has(frag.index)) {
-          if (frags.length >= EXTRACT_FRAGMENT_CACHE) flush();
-          frags.push(frag.index);
-          fragLabels.set(frag.index, path);
+        const list: number[] = [];
+        const n = Math.min(blocks.length, first + chunkBlocks);
+        for (let k = first; k < n; k++) {
+          const b = blocks[k]!;
+          list.push(b.index, b.pos, b.onDisk, b.stored ? 1 : 0, b.expected);
         }
         files.push({
           path: out,
@@ -1187,25 +1138,38 @@ export class SquashfsImage {
           size: inode.size,
           create: !chunked,
           finish: !chunked,
-          parts,
-          frag,
+          blocks: list,
+          frag: last ? frag : null,
         });
-        size += chunk.length * bs + (frag?.length ?? 0) + EXTRACT_FILE_COST;
-        if (size >= batchBytes) {
-          flush();
-          // Let replies from the workers in.
-          if (inFlight.size > 0) await new Promise((resolve) => setImmediate(resolve));
-        }
-        if (failure !== undefined) break;
+        size += (n - first) * bs + (last && frag !== null ? frag.length : 0) + EXTRACT_FILE_COST;
+        if (size >= batchBytes) cut();
       }
-    }
-    if (failure === undefined) flush();
-    await Promise.all(inFlight);
-    if (failure !== undefined) throw failure;
-    for (const { out, inode } of big) {
-      fs.chmodSync(out, inode.mode);
-      fs.utimesSync(out, inode.mtime, inode.mtime);
-    }
+    };
+    const finish = async () => {
+      cut();
+      pool.publish(batches.slice(published));
+      published = batches.length;
+      const workersDone = pool.end();
+      let failure: unknown;
+      const here = createBatchRunner(fs, zlib, Buffer, pool.codec, bs, chunkBlocks);
+      here.attach({ fd: this.#fd, base: this.#base });
+      try {
+        here.claim(batches, pool.ctrl);
+      } catch (error) {
+        const e = error as Partial<BatchError>;
+        failure = e.format === undefined ? error : batchError(e as BatchError);
+      } finally {
+        here.detach();
+      }
+      await workersDone;
+      if (pool.error !== undefined) failure ??= batchError(pool.error);
+      if (failure !== undefined) throw failure;
+      for (const { out, inode } of big) {
+        fs.chmodSync(out, inode.mode);
+        fs.utimesSync(out, inode.mtime, inode.mtime);
+      }
+    };
+    return { add, finish };
   }
 
   // ---- Public API ----
@@ -1407,7 +1371,12 @@ export class SquashfsImage {
         }
         switch (inode.type) {
           case C.SQUASHFS_REG_TYPE:
-            fileJobs.push({ out: childOut, inode, path: childPath });
+            if (feeder !== undefined && typeof childOut === "string") {
+              feeder.add(childOut, inode, childPath);
+              fedJobs.push({ out: childOut, inode, path: childPath });
+            } else {
+              fileJobs.push({ out: childOut, inode, path: childPath });
+            }
             if (inode.nlink > 1) links.set(e.ref, childOut);
             continue;
           case C.SQUASHFS_SYMLINK_TYPE:
@@ -1433,9 +1402,15 @@ export class SquashfsImage {
         applyXattrs(childOut, inode, childPath);
       }
     };
-    // A whole large image will surely need the workers: start them now, so
-    // they come up while the tree is walked.
-    if (matcher === undefined && this.#sb.bytesUsed >= EXTRACT_POOL_MIN_BYTES) lazyPool.get();
+    // A whole large image will surely need the workers: start them now, and
+    // hand them files as the tree is walked.
+    const plainMode = (mode: number) => mode <= 0o777 && (mode & umask) === 0;
+    const early = matcher === undefined &&
+        (this.#sb.bytesUsed >= EXTRACT_POOL_MIN_BYTES || options.workers !== undefined)
+      ? lazyPool.get()
+      : undefined;
+    let feeder = early === undefined ? undefined : this.#poolFeeder(early, plainMode);
+    const fedJobs: FileJob[] = [];
     const top: PendingDir = { out: dest, inode: root, parent: undefined, created: true, path: "" };
     walk(top, false);
 
@@ -1456,7 +1431,6 @@ export class SquashfsImage {
       if (!plainMode(job.inode.mode)) fs.fchmodSync(fd, job.inode.mode);
       fs.futimesSync(fd, job.inode.mtime, job.inode.mtime);
     };
-    const plainMode = (mode: number) => mode <= 0o777 && (mode & umask) === 0;
     const runJob = async (job: FileJob) => {
       if (typeof job.out !== "string") {
         const file = out.create(job.out);
@@ -1484,17 +1458,29 @@ export class SquashfsImage {
       }
       applyXattrs(job.out, job.inode, job.path);
     };
-    let bytes = 0;
-    for (const job of fileJobs) bytes += job.inode.size;
-    const pool = bytes >= EXTRACT_POOL_MIN_BYTES || options.workers !== undefined
-      ? lazyPool.get()
-      : undefined;
     let mainJobs = fileJobs;
-    if (pool !== undefined) {
-      const named = fileJobs.filter((job) => typeof job.out === "string");
-      mainJobs = fileJobs.filter((job) => typeof job.out !== "string");
-      await this.#extractOnPool(pool, named, plainMode);
-      for (const job of named) applyXattrs(job.out, job.inode, job.path);
+    if (feeder === undefined) {
+      let bytes = 0;
+      for (const job of fileJobs) bytes += job.inode.size;
+      const pool = bytes >= EXTRACT_POOL_MIN_BYTES || options.workers !== undefined
+        ? lazyPool.get()
+        : undefined;
+      if (pool !== undefined) {
+        feeder = this.#poolFeeder(pool, plainMode);
+        mainJobs = [];
+        for (const job of fileJobs) {
+          if (typeof job.out === "string") {
+            feeder.add(job.out, job.inode, job.path);
+            fedJobs.push(job);
+          } else {
+            mainJobs.push(job);
+          }
+        }
+      }
+    }
+    if (feeder !== undefined) {
+      await feeder.finish();
+      for (const job of fedJobs) applyXattrs(job.out, job.inode, job.path);
     }
     const window = new Set<Promise<void>>();
     let failure: unknown;
@@ -1529,8 +1515,13 @@ const EXTRACT_POOL_MIN_BYTES = 4 << 20;
 const EXTRACT_BATCH_BYTES = 256 << 10;
 /** What one file counts for in a batch beyond its data (creating it costs about as much as writing 4 KiB). */
 const EXTRACT_FILE_COST = 4096;
-/** Batches queued per worker. */
-const EXTRACT_BATCHES_PER_WORKER = 2;
+/** The calling thread hands the workers new batches this many at a time while it walks the tree. */
+const EXTRACT_PUBLISH_BATCHES = 8;
+
+/** Blocks per batch (and per chunk of a large file): about EXTRACT_BATCH_BYTES, at least one. */
+function extractChunkBlocks(blockSize: number): number {
+  return Math.max(1, Math.floor(EXTRACT_BATCH_BYTES / blockSize));
+}
 /** Most workers extraction starts by default. */
 const EXTRACT_MAX_WORKERS = 8;
 
@@ -1557,7 +1548,12 @@ class LazyPool {
     if (!this.#tried) {
       this.#tried = true;
       if (this.#codec !== undefined && this.#count > 0) {
-        this.#pool = ExtractPool.start(this.#count, this.#codec, this.#blockSize);
+        this.#pool = ExtractPool.start(
+          this.#count,
+          this.#codec,
+          this.#blockSize,
+          extractChunkBlocks(this.#blockSize),
+        );
       }
     }
     return this.#pool;
