@@ -26,13 +26,17 @@
  * format, code } }` for the first failure (the worker also sets the stop
  * flag), and `{ type: "done" }`.
  *
- * A batch is `{ files }`; a file is `{ path, label, mode, chmod, mtime, size,
- * create, finish, blocks, frag }`. `blocks` is a flat list of
- * `index, pos, onDisk, stored, expected` per data block (image positions
- * relative to the image start, checked by the sender; `onDisk` 0 is a hole,
- * left unwritten: the size is set at the end). `frag` is `{ index, pos,
- * onDisk, stored, offset, length }` or null. `create` makes the file ("wx",
- * an old non-directory in the way is removed); otherwise it is opened "r+".
+ * A batch is `{ paths, cut, nums }`, packed so that sending it costs one
+ * copy of a Float64Array and a list of strings (a structured clone of an
+ * object per file costs several milliseconds per thousand files). `paths`
+ * are the files' output paths; `path.slice(cut)` is the path inside the
+ * image, for messages. `nums` holds per file, in order: mode, flags (1
+ * chmod, 2 create, 4 finish), mtime, size, block count n, fragment index
+ * (-1: no tail) and its pos, onDisk, stored, offset and length, then per
+ * data block `index, pos, onDisk, stored, expected` (image positions relative
+ * to the image start, checked by the sender; `onDisk` 0 is a hole, left
+ * unwritten: the size is set at the end). `create` makes the file ("wx", an
+ * old non-directory in the way is removed); otherwise it is opened "r+".
  * `finish` sets size, mode (when `chmod`) and mtime.
  *
  * @module
@@ -263,8 +267,38 @@ const RUNNER_SOURCE = `(fs, zlib, Buffer, codec, blockSize, chunkBlocks) => {
     while (done < length) done += fs.writeSync(fd, data, offset + done, length - done, position + done);
   };
   const output = Buffer.allocUnsafeSlow((chunkBlocks + 1) * blockSize + 1);
+  // A batch travels packed (see the module doc); this unpacks its files.
+  const unpack = (batch) => {
+    const { paths, cut, nums } = batch;
+    const files = [];
+    let k = 0;
+    for (const path of paths) {
+      const flags = nums[k + 1], count = nums[k + 4], fragIndex = nums[k + 5];
+      files.push({
+        path,
+        label: path.slice(cut),
+        mode: nums[k],
+        chmod: (flags & 1) !== 0,
+        create: (flags & 2) !== 0,
+        finish: (flags & 4) !== 0,
+        mtime: nums[k + 2],
+        size: nums[k + 3],
+        frag: fragIndex < 0 ? null : {
+          index: fragIndex,
+          pos: nums[k + 6],
+          onDisk: nums[k + 7],
+          stored: nums[k + 8] !== 0,
+          offset: nums[k + 9],
+          length: nums[k + 10],
+        },
+        blocks: nums.subarray(k + 11, k + 11 + 5 * count),
+      });
+      k += 11 + 5 * count;
+    }
+    return files;
+  };
   const run = (batch) => {
-    const files = batch.files;
+    const files = unpack(batch);
     // The batch's blocks usually lie one after another: read them at once.
     let lo = Infinity, hi = 0, sum = 0;
     for (const file of files) {

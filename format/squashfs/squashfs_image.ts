@@ -1086,22 +1086,25 @@ export class SquashfsImage {
    */
   #poolFeeder(
     pool: ExtractPool,
+    dest: string,
     plainMode: (mode: number) => boolean,
   ): { add(out: string, inode: Inode, path: string): void; finish(): Promise<void> } {
     const bs = this.#sb.blockSize;
     const chunkBlocks = extractChunkBlocks(bs);
     const batchBytes = chunkBlocks * bs;
-    const batches: { files: Record<string, unknown>[] }[] = [];
+    const batches: { paths: string[]; cut: number; nums: Float64Array }[] = [];
     let published = 0;
-    let files: Record<string, unknown>[] = [];
+    let paths: string[] = [];
+    let nums: number[] = [];
     let size = 0;
     const big: { out: string; inode: Inode }[] = [];
     const image = this.#file;
     pool.begin(image ?? { base: this.#base });
     const cut = () => {
-      if (files.length === 0) return;
-      batches.push({ files });
-      files = [];
+      if (paths.length === 0) return;
+      batches.push({ paths, cut: dest.length + 1, nums: Float64Array.from(nums) });
+      paths = [];
+      nums = [];
       size = 0;
       if (batches.length - published >= EXTRACT_PUBLISH_BATCHES) {
         pool.publish(batches.slice(published));
@@ -1115,33 +1118,31 @@ export class SquashfsImage {
         createSized(out, inode.size);
         big.push({ out, inode });
       }
-      const frag = tail === undefined ? null : {
-        index: tail.fragment,
-        ...this.#fragmentAt(tail.fragment, path),
-        offset: tail.offset,
-        length: tail.length,
-      };
+      const frag = tail === undefined ? undefined : this.#fragmentAt(tail.fragment, path);
+      const flags = chunked ? 0 : (plainMode(inode.mode) ? 0 : 1) | 2 | 4;
       for (let first = 0; first === 0 || first < blocks.length; first += chunkBlocks) {
         const last = first + chunkBlocks >= blocks.length;
-        const list: number[] = [];
         const n = Math.min(blocks.length, first + chunkBlocks);
+        paths.push(out);
+        nums.push(inode.mode, flags, inode.mtime, inode.size, n - first);
+        if (last && tail !== undefined && frag !== undefined) {
+          nums.push(
+            tail.fragment,
+            frag.pos,
+            frag.onDisk,
+            frag.stored ? 1 : 0,
+            tail.offset,
+            tail.length,
+          );
+        } else {
+          nums.push(-1, 0, 0, 0, 0, 0);
+        }
         for (let k = first; k < n; k++) {
           const b = blocks[k]!;
-          list.push(b.index, b.pos, b.onDisk, b.stored ? 1 : 0, b.expected);
+          nums.push(b.index, b.pos, b.onDisk, b.stored ? 1 : 0, b.expected);
         }
-        files.push({
-          path: out,
-          label: path,
-          mode: inode.mode,
-          chmod: chunked ? false : !plainMode(inode.mode),
-          mtime: inode.mtime,
-          size: inode.size,
-          create: !chunked,
-          finish: !chunked,
-          blocks: list,
-          frag: last ? frag : null,
-        });
-        size += (n - first) * bs + (last && frag !== null ? frag.length : 0) + EXTRACT_FILE_COST;
+        size += (n - first) * bs + (last && tail !== undefined ? tail.length : 0) +
+          EXTRACT_FILE_COST;
         if (size >= batchBytes) cut();
       }
     };
@@ -1409,7 +1410,7 @@ export class SquashfsImage {
         (this.#sb.bytesUsed >= EXTRACT_POOL_MIN_BYTES || options.workers !== undefined)
       ? lazyPool.get()
       : undefined;
-    let feeder = early === undefined ? undefined : this.#poolFeeder(early, plainMode);
+    let feeder = early === undefined ? undefined : this.#poolFeeder(early, dest, plainMode);
     const fedJobs: FileJob[] = [];
     const top: PendingDir = { out: dest, inode: root, parent: undefined, created: true, path: "" };
     walk(top, false);
@@ -1466,7 +1467,7 @@ export class SquashfsImage {
         ? lazyPool.get()
         : undefined;
       if (pool !== undefined) {
-        feeder = this.#poolFeeder(pool, plainMode);
+        feeder = this.#poolFeeder(pool, dest, plainMode);
         mainJobs = [];
         for (const job of fileJobs) {
           if (typeof job.out === "string") {
