@@ -266,7 +266,12 @@ interface ProcessHandle {
   ): number;
   kill(signal: number): number;
   close(): void;
+  unref(): void;
+  readonly pid: number;
 }
+
+/** process_wrap's kProcessFlagDetached (setsid in the child). */
+const PROCESS_FLAG_DETACHED = 1;
 
 const SPAWN_BINDINGS_NODE_MAJOR = "24";
 let spawnBindingsCache: SpawnBindings | null | undefined;
@@ -344,6 +349,43 @@ function runChildFast(
       if (running) handle.kill(signalNumber(signal));
     });
   });
+}
+
+/**
+ * Starts a program in its own session (detached: a terminal's Ctrl-C does not
+ * reach it), stdio discarded, working directory "/", and does not wait for
+ * it or keep the runtime alive for it. Only with the pinned Node's bindings.
+ *
+ * @param file The program's path.
+ * @param args Its arguments.
+ * @param env Its complete environment.
+ * @returns Its pid, or undefined when it cannot be started this way.
+ */
+export function spawnDetached(
+  file: string,
+  args: string[],
+  env: Record<string, string>,
+): number | undefined {
+  const fast = spawnBindings();
+  if (!fast) return undefined;
+  const handle = new fast.Process();
+  handle.onexit = () => handle.close();
+  const error = handle.spawn(
+    file,
+    [file, ...args],
+    "/",
+    envPairs(env),
+    [STDIO_IGNORE, STDIO_IGNORE, STDIO_IGNORE],
+    PROCESS_FLAG_DETACHED,
+    undefined,
+    undefined,
+  );
+  if (error !== 0) {
+    handle.close();
+    return undefined;
+  }
+  handle.unref();
+  return handle.pid;
 }
 
 /** How a program run by {@linkcode runSync} ended. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { runSync } from "./_engine.ts";
+import { runSync, spawnDetached } from "./_engine.ts";
 import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { sleepSync } from "./instance_lock.ts";
 import type { RuntimeContext } from "./runtime_context.ts";
@@ -137,6 +137,80 @@ export function mountImage(ctx: RuntimeContext, mounter: Tool, mountPoint: strin
       `exit status ${result.status}`;
     throw new Error(`${mounter.path} failed: ${reason}`);
   }
+}
+
+/** A mount whose FUSE daemon this run started (see {@linkcode mountImageOwned}). */
+export interface OwnedMount {
+  /** The daemon's pid. */
+  pid: number;
+  /** The mount point. */
+  mountPoint: string;
+}
+
+const OWNED_MOUNT_TIMEOUT_MS = 10_000;
+const OWNED_UNMOUNT_WAIT_MS = 2_000;
+const POLL_MS = 0.1;
+
+function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    return stat[stat.lastIndexOf(")") + 2] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Mounts like {@linkcode mountImage}, but runs squashfuse in the foreground
+ * (`-f`) as a detached child of its own, so the run knows the daemon and
+ * unmounts by stopping it ({@linkcode unmountOwned}: libfuse unmounts as its
+ * daemon exits, lazily, as the last resort of {@linkcode unmount} does) rather
+ * than by running fusermount3: a process fewer on every launch's critical
+ * path. The mount is ready when it shows in the mount table.
+ *
+ * @param ctx The run's context.
+ * @param mounter The mounting program (squashfuse or squashfuse_ll).
+ * @param mountPoint An existing empty directory.
+ * @returns The mount, or undefined when it did not work this way (the caller
+ * then uses mountImage, which reports the mounter's own message).
+ */
+export function mountImageOwned(
+  ctx: RuntimeContext,
+  mounter: Tool,
+  mountPoint: string,
+): OwnedMount | undefined {
+  if (ctx.info.FilesystemType !== "squashfs") return undefined;
+  const args = ["-f", "-o", `offset=${ctx.bundle.imageOffset}`, ctx.bundlePath, mountPoint];
+  const pid = spawnDetached(mounter.path, args, { ...ctx.env, ...mounter.env });
+  if (pid === undefined) return undefined;
+  const deadline = Date.now() + OWNED_MOUNT_TIMEOUT_MS;
+  for (let i = 0;; i++) {
+    if (isMountPoint(mountPoint)) return { pid, mountPoint };
+    if ((i % 10 === 9 && !isRunning(pid)) || Date.now() > deadline) break;
+    sleepSync(POLL_MS);
+  }
+  unmountOwned({ pid, mountPoint });
+  return undefined;
+}
+
+/**
+ * Unmounts a mount made by {@linkcode mountImageOwned}: stops its daemon
+ * (SIGTERM) and waits for the mount to go, then falls back to
+ * {@linkcode unmount}.
+ *
+ * @param mount The mount.
+ * @param tools The run's tools (for fusermount when PATH lacks it).
+ * @returns True when nothing is mounted there any more.
+ */
+export function unmountOwned(mount: OwnedMount, tools?: ToolBox): boolean {
+  try {
+    process.kill(mount.pid, "SIGTERM");
+  } catch { /* already gone */ }
+  const deadline = Date.now() + OWNED_UNMOUNT_WAIT_MS;
+  while (isMountPoint(mount.mountPoint) && isRunning(mount.pid) && Date.now() < deadline) {
+    sleepSync(POLL_MS);
+  }
+  return unmount(mount.mountPoint, tools);
 }
 
 /**

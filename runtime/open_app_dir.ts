@@ -26,7 +26,16 @@ import {
 import { dirname, join } from "node:path";
 import { dropCleanup, onCleanup } from "./_cleanup.ts";
 import { writeOut } from "./_engine.ts";
-import { fuseAvailability, isMountPoint, mountAnswers, mountImage, unmount } from "./fuse_mount.ts";
+import {
+  fuseAvailability,
+  isMountPoint,
+  mountAnswers,
+  mountImage,
+  mountImageOwned,
+  type OwnedMount,
+  unmount,
+  unmountOwned,
+} from "./fuse_mount.ts";
 import { openImageReader } from "./image_reader.ts";
 import {
   isIdentityAlive,
@@ -154,10 +163,15 @@ export async function openAppDir(
 function mountRandom(ctx: RuntimeContext, tools: ToolBox, root: string, mounter: Tool): string {
   verifyImage(ctx);
   const work = createRandomWorkDir(ctx, root);
+  // Registered before mounting, so a signal during the mount still cleans up.
+  const mount: { owned?: OwnedMount } = {};
   onCleanup(() => {
+    if (mount.owned) unmountOwned(mount.owned, tools);
     removeWorkDir(work.dir, tools);
   });
-  mountImage(ctx, mounter, work.appDir);
+  const owned = mountImageOwned(ctx, mounter, work.appDir);
+  if (owned) mount.owned = owned;
+  else mountImage(ctx, mounter, work.appDir);
   return work.appDir;
 }
 
