@@ -30,6 +30,11 @@ export interface ImageEntry {
 export interface ImageReader {
   /** Lists entries; with `under`, only that path and what it holds. */
   list(under?: string): Promise<ImageEntry[]>;
+  /**
+   * Lists the entries directly inside one directory (an empty list when it is
+   * missing); cheaper than {@linkcode list} where the reader can do it.
+   */
+  listDir(dir: string): Promise<ImageEntry[]>;
   /** Reads a regular file, following symlinks inside the image; undefined when missing. */
   readFile(path: string): Promise<Uint8Array | undefined>;
   /** Extracts everything, or the entries matching the glob patterns, into dest. */
@@ -118,6 +123,7 @@ function unsquashfsReader(ctx: RuntimeContext, tools: ToolBox): ImageReader {
   };
   return {
     list: (under) => Promise.resolve(list(under)),
+    listDir: (dir) => Promise.resolve(directChildren(list(dir || undefined), dir)),
     readFile(path) {
       let current = path.replace(/^\/+/, "");
       for (let hop = 0; hop < MAX_SYMLINK_HOPS; hop++) {
@@ -196,7 +202,10 @@ function dwarfsReader(ctx: RuntimeContext, tools: ToolBox): ImageReader {
     }
     await Promise.resolve();
   };
-  return {
+  const reader: ImageReader = {
+    async listDir(dir) {
+      return directChildren(await reader.list(), dir);
+    },
     list() {
       const result = run(
         tool(),
@@ -234,6 +243,17 @@ function dwarfsReader(ctx: RuntimeContext, tools: ToolBox): ImageReader {
     },
     extract: extractTo,
   };
+  return reader;
+}
+
+/** The entries of `entries` directly inside `dir` ("" for the root). */
+function directChildren(entries: ImageEntry[], dir: string): ImageEntry[] {
+  const prefix = dir.replace(/^\/+|\/+$/g, "");
+  const depth = prefix === "" ? 1 : prefix.split("/").length + 1;
+  return entries.filter((e) =>
+    e.path !== "" && e.path.split("/").length === depth &&
+    (prefix === "" || e.path.startsWith(`${prefix}/`))
+  );
 }
 
 /** The reader that uses format/squashfs's native reader (no tools needed). */
@@ -258,6 +278,22 @@ async function nativeSquashfsReader(ctx: RuntimeContext): Promise<ImageReader> {
         );
       }
       return entries;
+    },
+    async listDir(dir) {
+      let entries;
+      try {
+        entries = await image.readDir(dir.replace(/^\/+|\/+$/g, ""));
+      } catch {
+        return [];
+      }
+      return entries.map((entry) => {
+        const type = entry.type === "file" || entry.type === "dir" || entry.type === "symlink"
+          ? entry.type
+          : "other";
+        return entry.target === undefined
+          ? { path: entry.path, type }
+          : { path: entry.path, type, target: entry.target };
+      });
     },
     async readFile(path) {
       try {

@@ -78,13 +78,8 @@ async function firstFileEndingWith(
 ): Promise<Uint8Array | undefined> {
   const reader = await openImageReader(ctx, tools);
   for (const dir of ["", ...subdirs]) {
-    const entries = await reader.list(dir === "" ? undefined : dir);
-    const depth = dir === "" ? 0 : dir.split("/").length;
-    const names = entries
-      .filter((e) =>
-        e.path.endsWith(suffix) && e.path.split("/").length === depth + 1 && e.path.startsWith(dir)
-      )
-      .filter((e) => e.type === "file" || e.type === "symlink")
+    const names = (await reader.listDir(dir))
+      .filter((e) => e.path.endsWith(suffix) && (e.type === "file" || e.type === "symlink"))
       .map((e) => e.path)
       .sort();
     for (const name of names) {

@@ -172,6 +172,15 @@ Deno.test("SquashfsImage lists, stats and reads files of an image inside a bundl
     }
     await assert.rejects(img.readFile("nope"), /no such file/);
     await assert.rejects(img.readFile("usr"), /not a file/);
+    // readDir lists one directory: the same entries list() gives for it, and no deeper ones.
+    const usr = (await img.readDir("usr")).map((e) => e.path);
+    assert.deepEqual(
+      usr,
+      [...entries.keys()].filter((p) => /^usr\/[^/]+$/.test(p)).sort(),
+    );
+    assert.ok(usr.includes("usr/bin") && !usr.includes("usr/bin/tool"));
+    assert.ok((await img.readDir("")).some((e) => e.path === "AppRun"));
+    await assert.rejects(img.readDir("AppRun"), /not a directory/);
   } finally {
     await img.close();
   }

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { Worker as NodeWorker } from "node:worker_threads";
+import type * as WorkerThreads from "node:worker_threads";
 import { CTRL_NEXT, CTRL_STOP, extractWorkerSource, type RunnerImage } from "./_extract_worker.ts";
 
 /** A failure a worker reported. */
@@ -128,6 +128,10 @@ export class ExtractPool {
             terminate: () => Promise.resolve(w.terminate()),
           };
         } else {
+          // Loaded here, not at module load: the runtime's one-file reads never start workers.
+          const { Worker: NodeWorker } = process.getBuiltinModule(
+            "node:worker_threads",
+          ) as typeof WorkerThreads;
           const w = new NodeWorker(source, { eval: true });
           w.on("message", onReply);
           w.on("error", (error: Error) => {

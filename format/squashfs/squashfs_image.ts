@@ -1210,6 +1210,32 @@ export class SquashfsImage {
   }
 
   /**
+   * Lists the entries directly inside one directory, in name order, without
+   * walking the rest of the image (the runtime's desktop and AppStream queries).
+   *
+   * @param path The directory's path in the image ("" for the root); symlinks are followed.
+   * @returns Its entries, with paths from the image's root.
+   * @throws {InputError} When there is no such directory.
+   * @throws {FormatError} When the image is damaged.
+   */
+  readDir(path: string): Promise<SquashfsEntry[]> {
+    try {
+      const found = this.#lookup(path, true);
+      if (found.inode.type !== C.SQUASHFS_DIR_TYPE) {
+        throw new InputError(`Cannot list "${path}" in squashfs image: it is not a directory`);
+      }
+      return Promise.resolve(
+        this.#readDir(found.inode, found.path).map((e) => {
+          const childPath = joinPath(found.path, decoder.decode(e.name));
+          return this.#entry(this.#inode(e.ref, childPath), childPath);
+        }),
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
    * Describes one entry without following a final symlink.
    *
    * @param path The entry's path in the image.
