@@ -92,15 +92,17 @@ const DENO_TRIPLES: Record<RuntimeTarget, string> = {
   aarch64: "aarch64-unknown-linux-gnu",
 };
 
-/** The permissions a deno-engine runtime is compiled with: it reads the bundle and caches, writes work dirs, runs AppRun and the FUSE tools, reads the environment and the user id. */
-const DENO_PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-run",
-  "--allow-env",
-  "--allow-sys=uid,gid,homedir,hostname,osRelease",
-  "--no-prompt",
-];
+/**
+ * The permissions a deno-engine runtime is compiled with. The runtime reads the
+ * bundle and caches, writes work dirs, runs AppRun and the FUSE tools and reads
+ * the environment — but it also reads /proc/self/cmdline (arguments as raw
+ * bytes), /proc/self/mountinfo (its mounts) and checks /dev/fuse, and Deno 2.9
+ * grants /proc and /dev only with all access ("Requires all access to
+ * /proc/self/mountinfo, run again with the --allow-all flag", also with
+ * --allow-read=/proc). So the narrowest set that works is all of them; the
+ * runtime is the bundle's own launcher, which runs the app's code anyway.
+ */
+const DENO_PERMISSIONS = ["--allow-all", "--no-prompt"];
 
 /**
  * Picks the engine for "auto" and explains the choice.
