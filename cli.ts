@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { createHash } from "node:crypto";
 import { FormatError, InputError, UsageError } from "./errors.ts";
 import { nearest } from "./_suggest.ts";
+import { removeTempPaths } from "./_temp_paths.ts";
 import { VERSION } from "./version.ts";
 import { FORMAT_VERSION } from "./format/runtime_info.ts";
 import type { FilesystemType, MountOrExtract } from "./format/runtime_info.ts";
@@ -585,5 +586,12 @@ export async function main(args: string[], io: CliIo = defaultIo): Promise<numbe
 }
 
 if (import.meta.main) {
+  // An interrupted pack removes its temporary files before exiting (128 + signal).
+  for (const [signal, number] of [["SIGINT", 2], ["SIGTERM", 15], ["SIGHUP", 1]] as const) {
+    Deno.addSignalListener(signal, () => {
+      removeTempPaths();
+      Deno.exit(128 + number);
+    });
+  }
   Deno.exit(await main(Deno.args));
 }

@@ -17,6 +17,7 @@ import { copyFile, open, rename, rm } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { FormatError, InputError } from "../errors.ts";
+import { trackTempPath } from "../_temp_paths.ts";
 import { appendSections } from "./elf/append_sections.ts";
 import type { NewSection } from "./elf/append_sections.ts";
 import { EI_ABIVERSION } from "./elf/elf_constants.ts";
@@ -284,6 +285,7 @@ export async function assembleBundle(
     dirname(options.output),
     `.${basename(options.output)}.${process.pid}.${Date.now()}.tmp`,
   );
+  const untrack = trackTempPath(temp);
   try {
     try {
       await copyFile(options.runtime, temp);
@@ -318,9 +320,11 @@ export async function assembleBundle(
     await out.chmod(0o755);
     await out.close();
     await rename(temp, options.output);
+    untrack();
     return { imageOffset, size };
   } catch (error) {
     await rm(temp, { force: true });
+    untrack();
     throw error;
   }
 }

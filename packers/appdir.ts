@@ -10,6 +10,7 @@ import { access, constants, lstat, mkdtemp, readdir, readFile, rm, stat } from "
 import { basename, dirname, join, resolve } from "node:path";
 import os from "node:os";
 import { InputError, UsageError } from "../errors.ts";
+import { trackTempPath } from "../_temp_paths.ts";
 import { assembleBundle, describeFsError } from "../format/bundle.ts";
 import type { NewSection } from "../format/elf/append_sections.ts";
 import {
@@ -301,6 +302,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   const extra = options.runtimeInfoExtra ?? {};
 
   const work = await mkdtemp(join(dirname(output), `.${basename(output)}.work-`));
+  const untrack = trackTempPath(work);
   try {
     const image = join(work, "image");
     const { size: imageSize, sha256 } = await makeImage({
@@ -361,6 +363,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     return { output, runtimeInfo, imageOffset, imageSize, size, staticTools };
   } finally {
     await rm(work, { recursive: true, force: true });
+    untrack();
   }
 }
 

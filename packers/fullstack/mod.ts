@@ -7,6 +7,7 @@
  * @module
  */
 
+import { trackTempPath } from "../../_temp_paths.ts";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
@@ -136,6 +137,7 @@ export async function packFullstack(options: PackFullstackOptions): Promise<Pack
     );
   }
   const work = mkdtempSync(join(dirname(output), `.${basename(output)}.work-`));
+  const untrack = trackTempPath(work);
   try {
     const appDir = join(work, "AppDir");
     const written = await writeFullstackAppDir(plan, appDir, {
@@ -179,6 +181,7 @@ export async function packFullstack(options: PackFullstackOptions): Promise<Pack
     };
   } finally {
     rmSync(work, { recursive: true, force: true });
+    untrack();
   }
 }
 
