@@ -10,8 +10,8 @@ import { decode as decodeCbor, encode as encodeCbor } from "cborg";
 import { decode as decodeMsgpack } from "@msgpack/msgpack";
 import { FormatError } from "../errors.ts";
 
-/** The section that holds the runtime info. */
-export const RUNTIME_INFO_SECTION = ".pbundle_runtime_info";
+export { RUNTIME_INFO_SECTION } from "./bundle_layout.ts";
+import { RUNTIME_INFO_SECTION } from "./bundle_layout.ts";
 /** The format version pbundle writes into PelfVersion. */
 export const FORMAT_VERSION = "pbundle-1";
 

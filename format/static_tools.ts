@@ -15,8 +15,8 @@ import { constants as zlibConstants, zstdCompressSync, zstdDecompressSync } from
 import * as tar from "tar";
 import { FormatError } from "../errors.ts";
 
-/** The section that holds the static tools. */
-export const STATIC_TOOLS_SECTION = ".pbundle_static_tools";
+export { STATIC_TOOLS_SECTION } from "./bundle_layout.ts";
+import { STATIC_TOOLS_SECTION } from "./bundle_layout.ts";
 /** The folder inside the archive that holds shared libraries. */
 export const STATIC_TOOLS_LIB_DIR = "lib";
 /** The fixed timestamp of every archive entry, so archives are reproducible. */
