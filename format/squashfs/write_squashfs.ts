@@ -70,8 +70,11 @@ export interface WriteSquashfsOptions {
    */
   xattrs?: boolean;
   /**
-   * Compression workers; 0 compresses on the calling thread.
-   * @default {navigator.hardwareConcurrency}
+   * Compression workers; 0 compresses on the calling thread. Each worker costs
+   * about 60 MiB at zstd level 15 (node:zlib makes a compression context per
+   * block, and the garbage is collected late), so the default keeps the
+   * writer's peak under 300 MB however large the input or the machine.
+   * @default {min(navigator.hardwareConcurrency, MAX_DEFAULT_WORKERS)}
    */
   workers?: number;
   /**
@@ -157,6 +160,13 @@ function isZero(block: Uint8Array): boolean {
   return true;
 }
 
+/**
+ * The default number of compression workers at most: two use both cores of our
+ * machines and keep a 2 GiB pack under 300 MB (bench/pack_memory.ts measured
+ * 290 MB); every further worker adds about 60 MiB.
+ */
+const MAX_DEFAULT_WORKERS = 2;
+
 function checkOptions(options: WriteSquashfsOptions) {
   const compression = options.compression ?? "zstd";
   if (compression !== "zstd" && compression !== "gzip") {
@@ -189,7 +199,7 @@ function checkOptions(options: WriteSquashfsOptions) {
   }
   const hw = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
     ?.hardwareConcurrency ?? 2;
-  const workers = options.workers ?? hw;
+  const workers = options.workers ?? Math.min(hw, MAX_DEFAULT_WORKERS);
   return { compression, level, defaultLevel, blockSize, mtime, workers };
 }
 
