@@ -6,9 +6,13 @@
  * Decompressors for other compressors node:zlib lacks (xz, lzo, lzma, or zstd
  * on a Node without it) can be added with {@linkcode registerDecompressor}.
  *
+ * node:zlib is loaded on first use only: it loads node:stream with it (about
+ * 2.5 ms of a Node start-up), and a runtime's file query decodes a few zstd
+ * blocks through Node's zlib binding instead ({@linkcode getDecompressor}).
+ *
  * @module
  */
-import * as zlib from "node:zlib";
+import type * as Zlib from "node:zlib";
 import {
   COMPRESSOR_NAMES,
   LZ4_COMPRESSION,
@@ -34,9 +38,14 @@ export function compressionId(name: CompressionName): number {
   return name === "zstd" ? ZSTD_COMPRESSION : ZLIB_COMPRESSION;
 }
 
+/** node:zlib, loaded on first use. */
+function zlib(): typeof Zlib {
+  return process.getBuiltinModule("node:zlib") as typeof Zlib;
+}
+
 /** Whether this engine's node:zlib has zstd (Deno 2.x and Node >= 22.15 do). */
 export function hasZstd(): boolean {
-  return typeof (zlib as { zstdCompressSync?: unknown }).zstdCompressSync === "function";
+  return typeof (zlib() as { zstdCompressSync?: unknown }).zstdCompressSync === "function";
 }
 
 /**
@@ -49,23 +58,114 @@ export function hasZstd(): boolean {
 export function compressBlock(name: CompressionName, level: number, data: Uint8Array): Uint8Array {
   if (name === "zstd") {
     const options = {
-      params: { [zlib.constants.ZSTD_c_compressionLevel]: level },
+      params: { [zlib().constants.ZSTD_c_compressionLevel]: level },
       pledgedSrcSize: data.byteLength,
-    } as zlib.ZstdOptions;
-    return zlib.zstdCompressSync(data, options);
+    } as Zlib.ZstdOptions;
+    return zlib().zstdCompressSync(data, options);
   }
-  return zlib.deflateSync(data, { level, windowBits: 15, memLevel: 8 });
+  return zlib().deflateSync(data, { level, windowBits: 15, memLevel: 8 });
+}
+
+/**
+ * Node's zlib binding's zstd decoder: the handle node:zlib's
+ * ZstdDecompress wraps (Node 24's lib/zlib.js: `init(params, pledgedSrcSize,
+ * writeState, processCallback, dictionary)`, then `writeSync`, whose
+ * writeState holds the output and input bytes left).
+ */
+interface ZstdBindingHandle {
+  onerror: (message: string, errno: number, code: string) => void;
+  init(
+    params: Uint32Array,
+    pledgedSrcSize: undefined,
+    writeState: Uint32Array,
+    processCallback: () => void,
+    dictionary: undefined,
+  ): void;
+  writeSync(
+    flush: number,
+    input: Uint8Array,
+    inOffset: number,
+    inLength: number,
+    output: Uint8Array,
+    outOffset: number,
+    outLength: number,
+  ): void;
+  close(): void;
+}
+
+/** The Node major whose zlib binding has the shape above. */
+const ZLIB_BINDING_NODE_MAJOR = "24";
+/** ZSTD_e_end: decode all the input. */
+const ZSTD_E_END = 2;
+/** One more than the largest ZSTD_d_* parameter (ZSTD_d_windowLogMax, 100); -1 leaves one at zstd's default. */
+const ZSTD_D_PARAMS = 101;
+
+let zstdBindingCache: (new () => ZstdBindingHandle) | null | undefined;
+
+/**
+ * The zlib binding's ZstdDecompress class on the Node it was written for
+ * (never under Deno, another Node major, or a Node that warns about
+ * process.binding); undefined elsewhere, where node:zlib serves.
+ */
+function zstdBinding(): (new () => ZstdBindingHandle) | undefined {
+  if (zstdBindingCache !== undefined) return zstdBindingCache ?? undefined;
+  zstdBindingCache = null;
+  // deno-lint-ignore no-explicit-any
+  const proc = (globalThis as any).process;
+  if (
+    typeof (globalThis as { Deno?: unknown }).Deno !== "undefined" || proc === undefined ||
+    typeof proc.binding !== "function" ||
+    proc.versions?.node?.split(".")[0] !== ZLIB_BINDING_NODE_MAJOR ||
+    proc.env.NODE_PENDING_DEPRECATION !== undefined ||
+    proc.execArgv.some((a: string) => a.includes("deprecation"))
+  ) {
+    return undefined;
+  }
+  try {
+    const ctor = proc.binding("zlib").ZstdDecompress;
+    if (typeof ctor === "function") zstdBindingCache = ctor;
+  } catch { /* node:zlib serves */ }
+  return zstdBindingCache ?? undefined;
+}
+
+/** Decodes one zstd block with the binding; the same libzstd, so the same bytes as node:zlib. */
+function zstdBindingDecompress(
+  Handle: new () => ZstdBindingHandle,
+  data: Uint8Array,
+  maxSize: number,
+): Uint8Array {
+  const handle = new Handle();
+  const state = new Uint32Array(2);
+  let failure: string | undefined;
+  handle.onerror = (message, _errno, code) => {
+    failure ??= `${message} (${code})`;
+  };
+  handle.init(new Uint32Array(ZSTD_D_PARAMS).fill(-1), undefined, state, () => {}, undefined);
+  // One byte of room more than allowed tells a block that decodes too large.
+  const out = new Uint8Array(maxSize + 1);
+  try {
+    handle.writeSync(ZSTD_E_END, data, 0, data.length, out, 0, out.length);
+  } finally {
+    handle.close();
+  }
+  if (failure !== undefined) throw new Error(failure);
+  const length = out.length - state[0]!;
+  if (length > maxSize) throw new Error(`zstd block decodes past ${maxSize} bytes`);
+  if (state[1] !== 0) throw new Error("zstd block has bytes after its end");
+  return out.subarray(0, length);
 }
 
 function zstdDecompress(data: Uint8Array, maxSize: number): Uint8Array {
-  return zlib.zstdDecompressSync(data, {
+  const binding = zstdBinding();
+  if (binding !== undefined) return zstdBindingDecompress(binding, data, maxSize);
+  return zlib().zstdDecompressSync(data, {
     chunkSize: Math.max(maxSize, 64),
     maxOutputLength: Math.max(maxSize, 1),
   });
 }
 
 function zlibDecompress(data: Uint8Array, maxSize: number): Uint8Array {
-  return zlib.inflateSync(data, {
+  return zlib().inflateSync(data, {
     chunkSize: Math.max(maxSize, 64),
     maxOutputLength: Math.max(maxSize, 1),
   });
@@ -73,7 +173,16 @@ function zlibDecompress(data: Uint8Array, maxSize: number): Uint8Array {
 
 const registry = new Map<number, Decompressor>();
 registry.set(ZLIB_COMPRESSION, zlibDecompress);
-if (hasZstd()) registry.set(ZSTD_COMPRESSION, zstdDecompress);
+/** Whether zstd's built-in decompressor has been looked for (on first need: it may load node:zlib). */
+let zstdChecked = false;
+
+function checkZstd(id: number): void {
+  if (id !== ZSTD_COMPRESSION || zstdChecked) return;
+  zstdChecked = true;
+  if (!registry.has(id) && (zstdBinding() !== undefined || hasZstd())) {
+    registry.set(id, zstdDecompress);
+  }
+}
 
 /**
  * Adds or replaces the decompressor for a squashfs compression id, e.g. an xz
@@ -91,6 +200,7 @@ export function registerDecompressor(id: number, decompress: Decompressor): void
  * decompressor is still the built-in one (extraction workers can then run it).
  */
 export function builtinCodec(id: number): "zstd" | "gzip" | undefined {
+  checkZstd(id);
   const current = registry.get(id);
   if (current === undefined) return undefined;
   if (current === zstdDecompress) return "zstd";
@@ -103,6 +213,7 @@ export function builtinCodec(id: number): "zstd" | "gzip" | undefined {
  * on this engine.
  */
 export function getDecompressor(id: number): Decompressor | undefined {
+  checkZstd(id);
   return registry.get(id);
 }
 
@@ -115,6 +226,7 @@ export function getDecompressor(id: number): Decompressor | undefined {
  * @returns Whether a decompressor is now registered for `id`.
  */
 export async function loadDecompressor(id: number): Promise<boolean> {
+  checkZstd(id);
   if (registry.has(id)) return true;
   if (id === LZ4_COMPRESSION) {
     const lz4 = await import("lz4js");

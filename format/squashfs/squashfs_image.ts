@@ -10,8 +10,8 @@
  * @module
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
-import * as zlib from "node:zlib";
+import type * as Os from "node:os";
+import type * as Zlib from "node:zlib";
 import { Buffer } from "node:buffer";
 import type * as ChildProcess from "node:child_process";
 import { FormatError, InputError } from "../../errors.ts";
@@ -28,11 +28,16 @@ import { readSuperblock, readU64, type Superblock } from "./read_superblock.ts";
 import * as C from "./squashfs_constants.ts";
 
 /**
- * node:child_process, loaded on first use (only devices and fifos need it):
- * loading it at module load costs milliseconds on every image query.
+ * A built-in module, loaded on first use: node:child_process (only devices and
+ * fifos need it), node:zlib (extraction; it loads node:stream) and node:os
+ * (the worker count) each cost a file query time at module load.
  */
+function builtin<T>(name: string): T {
+  return process.getBuiltinModule(name) as T;
+}
+
 function childProcess(): typeof ChildProcess {
-  return process.getBuiltinModule("node:child_process") as typeof ChildProcess;
+  return builtin<typeof ChildProcess>("node:child_process");
 }
 
 /** Kinds of entries. */
@@ -1152,7 +1157,14 @@ export class SquashfsImage {
       published = batches.length;
       const workersDone = pool.end();
       let failure: unknown;
-      const here = createBatchRunner(fs, zlib, Buffer, pool.codec, bs, chunkBlocks);
+      const here = createBatchRunner(
+        fs,
+        builtin<typeof Zlib>("node:zlib"),
+        Buffer,
+        pool.codec,
+        bs,
+        chunkBlocks,
+      );
       here.attach({ fd: this.#fd, base: this.#base });
       try {
         here.claim(batches, pool.ctrl);
@@ -1564,6 +1576,7 @@ class LazyPool {
     this.#codec = builtinCodec(sb.compression);
     this.#blockSize = sb.blockSize;
     // The calling thread writes batches too, so one CPU is left for it.
+    const os = builtin<typeof Os>("node:os");
     const cpus = typeof os.availableParallelism === "function"
       ? os.availableParallelism()
       : os.cpus().length;
