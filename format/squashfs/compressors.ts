@@ -143,16 +143,28 @@ function zstdBindingDecompress(
   handle.init(new Uint32Array(ZSTD_D_PARAMS).fill(-1), undefined, state, () => {}, undefined);
   // One byte of room more than allowed tells a block that decodes too large.
   const out = new Uint8Array(maxSize + 1);
+  let inOffset = 0;
+  let outOffset = 0;
   try {
-    handle.writeSync(ZSTD_E_END, data, 0, data.length, out, 0, out.length);
+    // zstd may return before it has taken all the input (e.g. at the end of a
+    // block it has flushed): call again while a call makes progress.
+    for (;;) {
+      const inLength = data.length - inOffset;
+      const outLength = out.length - outOffset;
+      handle.writeSync(ZSTD_E_END, data, inOffset, inLength, out, outOffset, outLength);
+      if (failure !== undefined) throw new Error(failure);
+      const taken = inLength - state[1]!;
+      const made = outLength - state[0]!;
+      inOffset += taken;
+      outOffset += made;
+      if (outOffset > maxSize) throw new Error(`zstd block decodes past ${maxSize} bytes`);
+      if (inOffset === data.length) break;
+      if (taken === 0 && made === 0) throw new Error("zstd block has bytes after its end");
+    }
   } finally {
     handle.close();
   }
-  if (failure !== undefined) throw new Error(failure);
-  const length = out.length - state[0]!;
-  if (length > maxSize) throw new Error(`zstd block decodes past ${maxSize} bytes`);
-  if (state[1] !== 0) throw new Error("zstd block has bytes after its end");
-  return out.subarray(0, length);
+  return out.subarray(0, outOffset);
 }
 
 function zstdDecompress(data: Uint8Array, maxSize: number): Uint8Array {
