@@ -27,8 +27,14 @@ export const ELFDATA2MSB = 2;
 export const ELF64_EHDR_SIZE = 64;
 /** Offset of e_machine in the ELF-64 header. */
 export const E_MACHINE_OFFSET = 0x12;
+/** Offset of e_phoff in the ELF-64 header. */
+export const E_PHOFF_OFFSET = 0x20;
 /** Offset of e_shoff in the ELF-64 header. */
 export const E_SHOFF_OFFSET = 0x28;
+/** Offset of e_phentsize in the ELF-64 header. */
+export const E_PHENTSIZE_OFFSET = 0x36;
+/** Offset of e_phnum in the ELF-64 header. */
+export const E_PHNUM_OFFSET = 0x38;
 /** Offset of e_shentsize in the ELF-64 header. */
 export const E_SHENTSIZE_OFFSET = 0x3a;
 /** Offset of e_shnum in the ELF-64 header. */
@@ -59,14 +65,34 @@ export const SH_ADDRALIGN_OFFSET = 0x30;
 /** Offset of sh_entsize in an ELF-64 section header. */
 export const SH_ENTSIZE_OFFSET = 0x38;
 
+/** Size of one ELF-64 program header (chapter 5, "Program Header"). */
+export const ELF64_PHDR_SIZE = 56;
+/** Offset of p_type in an ELF-64 program header. */
+export const P_TYPE_OFFSET = 0x00;
+/** Offset of p_offset in an ELF-64 program header. */
+export const P_OFFSET_OFFSET = 0x08;
+/** Offset of p_filesz in an ELF-64 program header. */
+export const P_FILESZ_OFFSET = 0x20;
+/** e_phnum value meaning "the real count is in section 0's sh_info". */
+export const PN_XNUM = 0xffff;
+
 /** Section type: inactive header. */
 export const SHT_NULL = 0;
 /** Section type: program-defined contents. */
 export const SHT_PROGBITS = 1;
 /** Section type: string table. */
 export const SHT_STRTAB = 3;
+/** Section type: relocations with addends (sh_info names the section they apply to). */
+export const SHT_RELA = 4;
 /** Section type: occupies no space in the file. */
 export const SHT_NOBITS = 8;
+/** Section type: relocations without addends (sh_info names the section they apply to). */
+export const SHT_REL = 9;
+
+/** Section flag: the section occupies memory while the program runs. */
+export const SHF_ALLOC = 0x2n;
+/** Section flag: sh_info holds a section header index. */
+export const SHF_INFO_LINK = 0x40n;
 
 /** First reserved section index; e_shnum and e_shstrndx escape through section 0 at or above it. */
 export const SHN_LORESERVE = 0xff00;
