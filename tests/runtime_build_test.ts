@@ -10,7 +10,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UsageError } from "../errors.ts";
 import { pack } from "../packers/appdir.ts";
+import { readElf } from "../format/elf/read_elf.ts";
 import { cachedRuntime, resolveEngine } from "../runtime/build/build_runtime.ts";
+import { NODE_PACKAGES, pinnedFile } from "../runtime/build/_node_toolchain.ts";
+import { userCacheDir } from "../runtime/user_cache_dir.ts";
 import { areaEnv, fuseWorks, listTree, runBundleProcess, writeAppDir } from "./_runtime_helper.ts";
 
 const EM_X86_64 = 62;
@@ -56,6 +59,20 @@ Deno.test("cachedRuntime() reuses the cached runtime while the sources are uncha
     await elfMachine(second.path),
     Deno.build.arch === "x86_64" ? EM_X86_64 : EM_AARCH64,
   );
+});
+
+Deno.test("the node runtime leaves out the Node binary's debug sections: over 10 MB smaller (the runtime_run tests run bundles with it)", async () => {
+  const built = await cachedRuntime({ engine: "node" });
+  const node = await pinnedFile(NODE_PACKAGES[built.target], userCacheDir());
+  const runtime = await readElf(built.path);
+  const nodeSize = (await Deno.stat(node)).size;
+  assert.ok(
+    nodeSize - runtime.fileSize > 10e6,
+    `runtime ${runtime.fileSize} bytes, node ${nodeSize} bytes`,
+  );
+  const names = runtime.sections.map((s) => s.name);
+  for (const gone of [".debug_info", ".symtab", ".strtab"]) assert.ok(!names.includes(gone));
+  for (const kept of [".text", ".rodata", ".dynsym", ".dynstr"]) assert.ok(names.includes(kept));
 });
 
 Deno.test({
@@ -114,5 +131,7 @@ Deno.test({
     const built = await cachedRuntime({ engine: "node", target: "aarch64" });
     assert.equal(built.target, "aarch64");
     assert.equal(await elfMachine(built.path), EM_AARCH64);
+    const names = (await readElf(built.path)).sections.map((s) => s.name);
+    assert.ok(!names.includes(".debug_info") && names.includes(".dynsym"));
   },
 });

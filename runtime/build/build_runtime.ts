@@ -344,7 +344,14 @@ async function buildInto(options: BuildRuntimeOptions, reuse: boolean): Promise<
     assets = { ...assets, ...scripts.assets };
     const path = runtimePath(cacheRoot, engine, target, embedId);
     const stampPath = `${path}.json`;
-    const stamp = JSON.stringify({ engine, target, scriptHash, node: NODE_VERSION });
+    // "sections" names how the Node binary is cut down, so that a change rebuilds.
+    const stamp = JSON.stringify({
+      engine,
+      target,
+      scriptHash,
+      node: NODE_VERSION,
+      ...(engine === "node" ? { sections: "stripped" } : {}),
+    });
     if (reuse && existsSync(path)) {
       try {
         if ((await readFile(stampPath, "utf8")) === stamp) {
