@@ -2,9 +2,10 @@
  * Block compressors and decompressors for squashfs, over node:zlib only so the
  * module runs under Deno and under Node (the reader ships in the runtime).
  *
- * lz4 is loaded from lz4js when an image needs it ({@linkcode loadDecompressor}).
- * Decompressors for other compressors node:zlib lacks (xz, lzo, lzma, or zstd
- * on a Node without it) can be added with {@linkcode registerDecompressor}.
+ * lz4 is loaded from lz4js and xz from xz-decompress when an image needs it
+ * ({@linkcode loadDecompressor}). Decompressors for other compressors
+ * node:zlib lacks (lzo, lzma, or zstd on a Node without it) can be added with
+ * {@linkcode registerDecompressor}.
  *
  * node:zlib is loaded on first use only: it loads node:stream with it (about
  * 2.5 ms of a Node start-up), and a runtime's file query decodes a few zstd
@@ -232,7 +233,8 @@ export function getDecompressor(id: number): Decompressor | undefined {
 /**
  * Loads the decompressor for a compression id from its npm package, on first
  * need only, so images of other compressors pay nothing for it: lz4 from
- * lz4js (pure JavaScript, no dependencies).
+ * lz4js (pure JavaScript, no dependencies), xz from xz-decompress
+ * (xz-embedded in WebAssembly, no dependencies; no BCJ filters).
  *
  * @param id The compression id from the superblock.
  * @returns Whether a decompressor is now registered for `id`.
@@ -243,9 +245,202 @@ export async function loadDecompressor(id: number): Promise<boolean> {
   if (id === LZ4_COMPRESSION) {
     const lz4 = await import("lz4js");
     registry.set(id, (data, maxSize) => lz4BlockDecompress(lz4.decompressBlock, data, maxSize));
+  } else if (id === XZ_COMPRESSION && !loadFailures.has(id)) {
+    try {
+      const exports = await xzWasm();
+      registry.set(id, (data, maxSize) => xzDecompress(exports, data, maxSize));
+    } catch (error) {
+      loadFailures.set(id, (error as Error).message);
+    }
   }
   return registry.has(id);
 }
+
+/**
+ * The exports of xz-decompress's WebAssembly module: xz-embedded (LZMA2, CRC32
+ * and CRC64 checks, no BCJ filters) built with these four entry points.
+ */
+interface XzWasm {
+  memory: WebAssembly.Memory;
+  /** Allocates a decoder context; returns its address. */
+  create_context(): number;
+  destroy_context(context: number): void;
+  /** Says `inSize` bytes wait in the context's input buffer. */
+  supply_input(context: number, inSize: number): void;
+  /** Runs xz_dec_catrun (finishing when the input given is empty); returns an xz_ret. */
+  get_next_output(context: number): number;
+}
+
+/**
+ * Words of xz-decompress's DecompressionContext (its xz-decompress.h): the
+ * buffer size, then xz-embedded's struct xz_buf.
+ */
+const XZ_CTX_BUFSIZE = 0;
+const XZ_CTX_IN = 1;
+const XZ_CTX_IN_POS = 2;
+const XZ_CTX_IN_SIZE = 3;
+const XZ_CTX_OUT = 4;
+const XZ_CTX_OUT_POS = 5;
+const XZ_CTX_WORDS = 7;
+/** xz-embedded's enum xz_ret. */
+const XZ_RET = [
+  "XZ_OK",
+  "XZ_STREAM_END",
+  "XZ_UNSUPPORTED_CHECK",
+  "XZ_MEM_ERROR",
+  "XZ_MEMLIMIT_ERROR",
+  "XZ_FORMAT_ERROR",
+  "XZ_OPTIONS_ERROR",
+  "XZ_DATA_ERROR",
+  "XZ_BUF_ERROR",
+] as const;
+const XZ_OK = 0;
+const XZ_STREAM_END = 1;
+const XZ_OPTIONS_ERROR = 6;
+
+/**
+ * Instantiates xz-decompress's WebAssembly module, once. The package's only
+ * API is an async stream (XzReadableStream), but the module behind it decodes
+ * synchronously: the instance is created the way the stream does it (its
+ * static `_getModuleInstance`, xz-decompress@0.2.3, pinned exactly in
+ * deno.json) and then driven block by block as the stream's XzContext drives
+ * it, so metadata lookups stay synchronous. A version that changes those
+ * internals fails here with a message saying so, never later.
+ */
+async function xzWasm(): Promise<XzWasm> {
+  const pkg = await import("xz-decompress");
+  // A CommonJS module: its exports are on the default export (and, bundled, on the namespace).
+  // deno-lint-ignore no-explicit-any
+  const stream = ((pkg as any).default ?? pkg).XzReadableStream as any;
+  try {
+    if (stream._moduleInstance === undefined) {
+      await (stream._moduleInstancePromise ??= stream._getModuleInstance());
+    }
+    const exports = stream._moduleInstance.exports as XzWasm;
+    for (const name of ["create_context", "destroy_context", "supply_input", "get_next_output"]) {
+      if (typeof (exports as unknown as Record<string, unknown>)[name] !== "function") {
+        throw new Error(`its WebAssembly module has no ${name}()`);
+      }
+    }
+    if (!(exports.memory instanceof WebAssembly.Memory)) {
+      throw new Error("its WebAssembly module exports no memory");
+    }
+    return exports;
+  } catch (error) {
+    throw new Error(
+      `xz-decompress did not give its WebAssembly module: ${
+        (error as Error).message
+      }; pbundle drives the module of xz-decompress@0.2.3 and needs that version`,
+    );
+  }
+}
+
+/**
+ * Decodes one xz block (a whole .xz stream, as squashfs stores them) with a
+ * fresh xz-embedded context. Every call either takes input, makes output or
+ * ends: xz-embedded returns XZ_BUF_ERROR after two calls without progress, and
+ * a stream cut short fails with the empty "finish" input.
+ */
+function xzDecompress(wasm: XzWasm, data: Uint8Array, maxSize: number): Uint8Array {
+  const context = wasm.create_context();
+  try {
+    let words = new Uint32Array(wasm.memory.buffer, context, XZ_CTX_WORDS);
+    const bufSize = words[XZ_CTX_BUFSIZE]!;
+    const out = new Uint8Array(maxSize);
+    let outLength = 0;
+    let inOffset = 0;
+    for (;;) {
+      if (words[XZ_CTX_IN_POS] === words[XZ_CTX_IN_SIZE]) {
+        // The input buffer is used up: copy the next part (none left finishes).
+        const n = Math.min(bufSize, data.length - inOffset);
+        new Uint8Array(wasm.memory.buffer, words[XZ_CTX_IN]!, n).set(
+          data.subarray(inOffset, inOffset + n),
+        );
+        inOffset += n;
+        wasm.supply_input(context, n);
+      }
+      const ret = wasm.get_next_output(context);
+      // The memory may have grown (the dictionary is allocated on first need).
+      words = new Uint32Array(wasm.memory.buffer, context, XZ_CTX_WORDS);
+      const made = words[XZ_CTX_OUT_POS]!;
+      if (outLength + made > maxSize) throw new Error(`xz block decodes past ${maxSize} bytes`);
+      out.set(new Uint8Array(wasm.memory.buffer, words[XZ_CTX_OUT]!, made), outLength);
+      outLength += made;
+      words[XZ_CTX_OUT_POS] = 0;
+      if (ret === XZ_STREAM_END) return out.subarray(0, outLength);
+      if (ret === XZ_OPTIONS_ERROR) {
+        const filters = xzFilterNames(data).filter((name) => name !== "lzma2");
+        if (filters.length > 0) {
+          throw new Error(
+            `xz block uses the ${
+              filters.join(", ")
+            } filter, which xz-decompress cannot decode (repack the image without -Xbcj)`,
+          );
+        }
+      }
+      if (ret !== XZ_OK) {
+        throw new Error(`xz block is corrupt or unsupported (${XZ_RET[ret] ?? `xz_ret ${ret}`})`);
+      }
+    }
+  } finally {
+    wasm.destroy_context(context);
+  }
+}
+
+/** .xz filter ids (xz-file-format.txt 5.3) to the names mksquashfs's -Xbcj uses. */
+const XZ_FILTER_NAMES: Record<number, string> = {
+  0x03: "delta",
+  0x04: "x86 BCJ",
+  0x05: "powerpc BCJ",
+  0x06: "ia64 BCJ",
+  0x07: "arm BCJ",
+  0x08: "armthumb BCJ",
+  0x09: "sparc BCJ",
+  0x0a: "arm64 BCJ",
+  0x0b: "riscv BCJ",
+  0x21: "lzma2",
+};
+/** Bytes of an .xz stream header (xz-file-format.txt 2.1.1). */
+const XZ_STREAM_HEADER_SIZE = 12;
+/** Block flags: number of filters minus one, and the optional size fields (3.1.2). */
+const XZ_BLOCK_FILTERS_MASK = 0x03;
+const XZ_BLOCK_HAS_COMPRESSED_SIZE = 0x40;
+const XZ_BLOCK_HAS_UNCOMPRESSED_SIZE = 0x80;
+
+/**
+ * The filters of the first block of an .xz stream, read from its block header
+ * (xz-file-format.txt 3.1), for a clear error; empty when it cannot be read.
+ */
+function xzFilterNames(data: Uint8Array): string[] {
+  let pos = XZ_STREAM_HEADER_SIZE + 1;
+  const flags = data[pos++];
+  if (flags === undefined) return [];
+  // Multibyte integers: 7 bits a byte, low bits first (1.2).
+  const varint = (): number | undefined => {
+    let value = 0;
+    for (let shift = 0; shift < 63; shift += 7) {
+      const byte = data[pos++];
+      if (byte === undefined) return undefined;
+      value += (byte & 0x7f) * 2 ** shift;
+      if ((byte & 0x80) === 0) return value;
+    }
+    return undefined;
+  };
+  if ((flags & XZ_BLOCK_HAS_COMPRESSED_SIZE) !== 0) varint();
+  if ((flags & XZ_BLOCK_HAS_UNCOMPRESSED_SIZE) !== 0) varint();
+  const names: string[] = [];
+  for (let i = 0; i <= (flags & XZ_BLOCK_FILTERS_MASK); i++) {
+    const id = varint();
+    const propsSize = varint();
+    if (id === undefined || propsSize === undefined) break;
+    names.push(XZ_FILTER_NAMES[id] ?? `unknown (0x${id.toString(16)})`);
+    pos += propsSize;
+  }
+  return names;
+}
+
+/** Why a package decompressor could not be loaded, for {@linkcode missingDecompressorHint}. */
+const loadFailures = new Map<number, string>();
 
 type Lz4DecompressBlock = (
   src: Uint8Array,
@@ -279,8 +474,9 @@ export function missingDecompressorHint(id: number): string {
   if (id === ZSTD_COMPRESSION) {
     return `${name}: this engine's node:zlib has no zstd; use Deno 2 or Node >= 22.15, or register one with registerDecompressor()`;
   }
-  if (id === XZ_COMPRESSION) {
-    return `${name}: pbundle has no synchronous xz decoder; register one with registerDecompressor(), or repack the image with -comp zstd or -comp gzip`;
+  const failure = loadFailures.get(id);
+  if (failure !== undefined) {
+    return `${name}, and its decoder is not available here (${failure}); extract it with \`pbundle extract\` under Deno, or repack the image with -comp zstd or -comp gzip`;
   }
   return `${name}: no decompressor is available; repack the image with -comp zstd or -comp gzip`;
 }
