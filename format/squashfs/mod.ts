@@ -14,7 +14,11 @@
  *   bundle) and lists it, stats or reads one file, or extracts all or part of
  *   it (picomatch globs). It uses node: built-ins only and runs under Deno and
  *   Node. It reads zstd and gzip images out of the box (zstd needs a node:zlib
- *   with zstd: Deno 2, Node >= 22.15); xz, lz4 and others can be added with
+ *   with zstd: Deno 2, Node >= 22.15), and lz4 and xz images through npm
+ *   packages loaded when such an image is opened (lz4js; xz-decompress, whose
+ *   WebAssembly decoder has no BCJ filters, so a block made with mksquashfs
+ *   -Xbcj fails naming the filter; xz images extract on the calling thread,
+ *   at about 20 MB/s). Others (lzo, lzma) can be added with
  *   {@linkcode registerDecompressor}; otherwise opening says which compressor
  *   is missing. `stat` does not follow a final symlink; `readFile` follows
  *   symlinks inside the image. Extraction restores modes and mtimes, not
