@@ -7,13 +7,14 @@
  * @module
  */
 
-import { accessSync, constants, existsSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { exitStatusOf, type ForwardedSignal, runChild, seaModule } from "./_engine.ts";
 import { BIN_DIRS } from "./app_environment.ts";
 import type { RuntimeContext } from "./runtime_context.ts";
 import { describeError, RuntimeError } from "./runtime_error.ts";
 import { whichIn } from "./tool_box.ts";
+import { isExecutableFile } from "./_is_executable.ts";
 
 /** The marker file at the image root that makes a bundle a full-stack app. */
 export const FULLSTACK_MARKER = ".pbundle/fullstack.json";
@@ -75,16 +76,6 @@ export interface SignalRelay {
   hosted: boolean;
 }
 
-function isExecutable(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false;
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Finds a program the way multicall does: an executable of that name in one of
  * the AppDir's bin directories.
@@ -97,7 +88,7 @@ export function findInBinDirs(appDir: string, name: string): string | undefined 
   if (!name || name.includes("/") || name === "." || name === "..") return undefined;
   for (const dir of BIN_DIRS) {
     const path = join(appDir, dir, name);
-    if (isExecutable(path)) return path;
+    if (isExecutableFile(path)) return path;
   }
   return undefined;
 }

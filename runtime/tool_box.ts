@@ -11,16 +11,13 @@
 
 import type * as Crypto from "node:crypto";
 import {
-  accessSync,
   chmodSync,
   closeSync,
-  constants,
   existsSync,
   mkdirSync,
   openSync,
   readSync,
   renameSync,
-  statSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -30,6 +27,7 @@ import { builtin, embeddedTools } from "./_engine.ts";
 import type { RuntimeContext } from "./runtime_context.ts";
 import { selfIdentity } from "./instance_lock.ts";
 import { removeTree } from "./remove_tree.ts";
+import { isExecutableFile } from "./_is_executable.ts";
 
 /** A program ready to run. */
 export interface Tool {
@@ -42,16 +40,6 @@ export interface Tool {
 }
 
 const COMPLETE_MARKER = ".pbundle-complete";
-
-function isExecutableFile(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false;
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Looks a program up in a PATH string.

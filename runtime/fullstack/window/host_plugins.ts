@@ -20,12 +20,13 @@
 
 import { Buffer } from "node:buffer";
 import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants, existsSync, realpathSync, statSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
 import process from "node:process";
 import { StringDecoder } from "node:string_decoder";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "../log.ts";
+import { isExecutableFile } from "../../_is_executable.ts";
 
 /** The [plugins] settings. */
 export interface PluginSettings {
@@ -289,7 +290,7 @@ export class HostPlugins {
     const resolved = program.includes("/")
       ? resolve(this.#options.cwd, program)
       : findOnPath(program, this.#options.env["PATH"]);
-    if (!resolved || !isExecutable(resolved)) {
+    if (!resolved || !isExecutableFile(resolved)) {
       throw new PluginError(
         `Cannot start "${program}": no such program${program.includes("/") ? "" : " on PATH"}`,
       );
@@ -437,17 +438,7 @@ export function findOnPath(name: string, path: string | undefined): string | und
   for (const dir of (path ?? "").split(delimiter)) {
     if (dir === "" || !isAbsolute(dir)) continue;
     const candidate = join(dir, name);
-    if (isExecutable(candidate)) return candidate;
+    if (isExecutableFile(candidate)) return candidate;
   }
   return undefined;
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false;
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
