@@ -12,8 +12,8 @@
 import { createHash } from "node:crypto";
 import * as zlib from "node:zlib";
 import { getDecompressor } from "../format/squashfs/compressors.ts";
-import { SquashfsImage } from "../format/squashfs/squashfs_image.ts";
 import { ZSTD_COMPRESSION } from "../format/squashfs/squashfs_constants.ts";
+import { imageFileHashes } from "./_image_file_hashes.ts";
 
 const bindings: string[] = [];
 // deno-lint-ignore no-explicit-any
@@ -23,33 +23,6 @@ proc.binding = (name: string) => {
   bindings.push(name);
   return binding(name);
 };
-
-async function files(path: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  let image: SquashfsImage;
-  try {
-    image = await SquashfsImage.open(path);
-  } catch (error) {
-    return { "": (error as Error).constructor.name };
-  }
-  try {
-    for await (const entry of image.list()) {
-      if (entry.type !== "file") continue;
-      try {
-        out[entry.path] = createHash("sha256").update(await image.readFile(entry.path)).digest(
-          "hex",
-        );
-      } catch (error) {
-        out[entry.path] = (error as Error).constructor.name;
-      }
-    }
-  } catch (error) {
-    out["*"] = (error as Error).constructor.name;
-  } finally {
-    await image.close();
-  }
-  return out;
-}
 
 function outcome(decode: () => Uint8Array): string {
   try {
@@ -107,6 +80,6 @@ function blocks(): { cases: number; differ: string[] } {
 }
 
 const [mode, arg] = process.argv.slice(2);
-(mode === "files" ? files(arg!) : Promise.resolve(blocks())).then((result) => {
+(mode === "files" ? imageFileHashes(arg!) : Promise.resolve(blocks())).then((result) => {
   console.log(JSON.stringify({ bindings, result }));
 });

@@ -5,7 +5,6 @@
  * the reader under Deno (node:zlib), on real images and damaged ones.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { SquashfsImage } from "../format/squashfs/squashfs_image.ts";
@@ -15,6 +14,7 @@ import { hostTarget } from "../runtime/build/make_node_sea.ts";
 import { userCacheDir } from "../runtime/user_cache_dir.ts";
 import { pseudoRandomBytes, withTempDir } from "./_helpers.ts";
 import { haveTools, runOk } from "./_squashfs_helpers.ts";
+import { imageFileHashes } from "./_image_file_hashes.ts";
 
 interface DriverOutput<T> {
   bindings: string[];
@@ -50,34 +50,6 @@ async function driver<T>(dir: string, args: string[]): Promise<DriverOutput<T>> 
   }).output();
   assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
   return JSON.parse(new TextDecoder().decode(out.stdout));
-}
-
-/** What the driver's `files` mode prints, computed under Deno. */
-async function files(path: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  let image: SquashfsImage;
-  try {
-    image = await SquashfsImage.open(path);
-  } catch (error) {
-    return { "": (error as Error).constructor.name };
-  }
-  try {
-    for await (const entry of image.list()) {
-      if (entry.type !== "file") continue;
-      try {
-        out[entry.path] = createHash("sha256").update(await image.readFile(entry.path)).digest(
-          "hex",
-        );
-      } catch (error) {
-        out[entry.path] = (error as Error).constructor.name;
-      }
-    }
-  } catch (error) {
-    out["*"] = (error as Error).constructor.name;
-  } finally {
-    await image.close();
-  }
-  return out;
 }
 
 async function makeTree(src: string): Promise<void> {
@@ -119,7 +91,7 @@ Deno.test("the reader under the pinned Node reads images and damaged images as u
       ]);
     }
     for (const image of images) {
-      const expected = await files(image);
+      const expected = await imageFileHashes(image);
       assert.equal(Object.keys(expected).length, 304);
       const whole = await driver<Record<string, string>>(dir, ["files", image]);
       assert.deepEqual(whole.bindings, ["zlib"]);
@@ -135,7 +107,7 @@ Deno.test("the reader under the pinned Node reads images and damaged images as u
         const damaged = join(dir, `damaged-${n}.sqfs`);
         await Deno.writeFile(damaged, bad);
         const got = await driver<Record<string, string>>(dir, ["files", damaged]);
-        assert.deepEqual(got.result, await files(damaged), `${image} damaged at ${at}`);
+        assert.deepEqual(got.result, await imageFileHashes(damaged), `${image} damaged at ${at}`);
       }
     }
   });
