@@ -15,6 +15,7 @@ if [ "${1:-}" = "--tests" ]; then wanted+=(
   "zstd zstd"
   "readelf binutils"
   "objcopy binutils"
+  "script bsdutils"
   "chromium chromium"
 ); fi
 
