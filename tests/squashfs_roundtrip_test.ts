@@ -381,3 +381,18 @@ Deno.test("the Linux kernel mounts our image at an offset inside a bundle", asyn
     run(sudo.length ? "sudo" : "umount", sudo.length ? ["-n", "umount", mnt] : [mnt]);
   }
 });
+
+Deno.test("SquashfsImage.extract() restores the mtimes of files, directories and symlinks", async () => {
+  const image = fresh("img");
+  await writeSquashfs(src, image, { mtime: 1700000000 });
+  const out = fresh("out");
+  const img = await SquashfsImage.open(image);
+  try {
+    await img.extract(out);
+  } finally {
+    await img.close();
+  }
+  for (const path of ["AppRun", "usr", "usr/tool-link", "abs-link"]) {
+    assert.equal(fs.lstatSync(`${out}/${path}`).mtimeMs, 1700000000 * 1000, path);
+  }
+});

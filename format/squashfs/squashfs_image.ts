@@ -1420,6 +1420,7 @@ export class SquashfsImage {
             continue;
           case C.SQUASHFS_SYMLINK_TYPE:
             out.symlink(inode.target!, childOut);
+            out.symlinkTimes(childOut, inode.mtime);
             break;
           case C.SQUASHFS_SOCKET_TYPE:
             warn(`Skipping socket "${childPath}"`);
@@ -1779,6 +1780,16 @@ class OutFs {
       if ((error as { code?: string }).code !== "EEXIST") throw error;
       this.#clear(p, false);
       fs.symlinkSync(t as string, this.#node(p));
+    }
+  }
+
+  /** Sets a symlink's own mtime (lutimes); skipped for names only libc can spell. */
+  symlinkTimes(p: OutPath, mtime: number): void {
+    if (typeof p !== "string") return;
+    try {
+      fs.lutimesSync(this.#node(p), mtime, mtime);
+    } catch {
+      // A filesystem without symlink times: the link itself is what matters.
     }
   }
 
