@@ -369,3 +369,54 @@ Deno.test("[plugins]: defaults, values in the document, and errors naming the ne
     ConfigError,
   );
 });
+
+Deno.test("the app server greets each page that connects for events (onConnect)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pbundle-window-units-"));
+  writeFileSync(join(dir, "index.html"), "<!doctype html><html><head></head></html>");
+  const server = await startAppServer({
+    frontendDir: dir,
+    log: quiet,
+    call: () => Promise.resolve(null),
+    bridgeConfig: () => ({
+      methods: [],
+      backend: null,
+      title: "t",
+      allowNewWindow: false,
+      minWidth: null,
+      minHeight: null,
+    }),
+    onConnect: (send) => send("pbundle.backend_failed", { restarts: 5, message: "gave up" }),
+  });
+  try {
+    const cookie = await login(server.launchUrl);
+    const { port } = new URL(server.origin);
+    const socket = connect(Number(port), "127.0.0.1");
+    let received = Buffer.alloc(0);
+    socket.on("data", (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+    socket.write(
+      [
+        "GET /__pbundle/events HTTP/1.1",
+        `Host: 127.0.0.1:${port}`,
+        `Cookie: ${cookie}`,
+        `Origin: ${server.origin}`,
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Version: 13",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "",
+        "",
+      ].join("\r\n"),
+    );
+    const text = JSON.stringify({
+      event: "pbundle.backend_failed",
+      data: { restarts: 5, message: "gave up" },
+    });
+    assert.ok(await waitFor(() => received.includes(text)), "the greeting reaches the new page");
+    const frame = received.subarray(received.indexOf("\r\n\r\n") + 4);
+    assert.deepEqual([...frame.subarray(0, 2)], [0x81, text.length]);
+    socket.destroy();
+  } finally {
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

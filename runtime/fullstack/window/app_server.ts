@@ -49,6 +49,11 @@ export interface AppServerOptions {
    * @default false
    */
   reusableLaunch?: boolean;
+  /**
+   * Called for each page that connects for events, with a function that sends
+   * an event to that page only: for state the page missed before it connected.
+   */
+  onConnect?: (send: (event: string, data: unknown) => void) => void;
 }
 
 /** A running app server. */
@@ -288,6 +293,9 @@ export async function startAppServer(options: AppServerOptions): Promise<AppServ
     if (!connection) return;
     sockets.add(connection);
     log.debug(`app server: a page connected for events (${sockets.size} now)`);
+    options.onConnect?.((event, data) => {
+      connection.send(JSON.stringify({ event, data: data ?? null }));
+    });
     connection.onClose = () => {
       sockets.delete(connection);
       log.debug(`app server: a page went away (${sockets.size} left)`);

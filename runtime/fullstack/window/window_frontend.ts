@@ -132,6 +132,12 @@ async function runWindow(
         frontendDir,
         log,
         reusableLaunch: headless,
+        // A page that connects after the host gave up on the backend still learns why.
+        onConnect: (send) => {
+          if (host?.failure !== undefined) {
+            send("pbundle.backend_failed", { restarts: host.restarts, message: host.failure });
+          }
+        },
         call: (method, params) => {
           if (HostPlugins.isPluginMethod(method)) return plugins.call(method, params);
           if (!host) {
