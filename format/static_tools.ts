@@ -7,6 +7,7 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import { mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -39,7 +40,7 @@ export async function createStaticToolsArchive(dir: string): Promise<Uint8Array>
   );
   const chunks: Uint8Array[] = [];
   for await (const chunk of stream as AsyncIterable<Uint8Array>) chunks.push(chunk);
-  const tarBytes = concatChunks(chunks);
+  const tarBytes = Buffer.concat(chunks);
   // pledgedSrcSize (Node's zstd option, missing from Deno's node types) lets zstd
   // size its tables to the input and record the content size in the frame.
   const options = {
@@ -60,17 +61,6 @@ async function listTree(dir: string, prefix = ""): Promise<string[]> {
     const rel = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
     out.push(rel);
     if (entry.isDirectory()) out.push(...await listTree(dir, rel));
-  }
-  return out;
-}
-
-function concatChunks(chunks: Uint8Array[]): Uint8Array {
-  const total = chunks.reduce((n, c) => n + c.length, 0);
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
   }
   return out;
 }

@@ -9,6 +9,7 @@
 import { join } from "node:path";
 import type { CliIo } from "../cli.ts";
 import { main } from "../cli.ts";
+import { pseudoRandomBytes } from "../fixtures/pseudo_random.ts";
 
 /** The small real ELF used as a runtime until pbundle has its own. */
 export const HOST_ELF = "/usr/bin/true";
@@ -171,20 +172,7 @@ export async function runOk(program: string, args: string[]): Promise<string> {
   return result.stdout;
 }
 
-/** Deterministic pseudo-random bytes (xorshift32), so fixtures are the same every run. */
-export function pseudoRandomBytes(length: number, seed = 0x9e3779b9): Uint8Array {
-  const out = new Uint8Array(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
+export { pseudoRandomBytes };
 
 /** What {@linkcode makeAppDir} may leave out, to test the warnings. */
 export interface AppDirOptions {

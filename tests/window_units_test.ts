@@ -57,6 +57,22 @@ async function bridgeCall(origin: string, cookie: string, method: string, params
   return await response.json();
 }
 
+/** The HTTP request that opens the events WebSocket (RFC 6455's example key). */
+function eventsHandshake(origin: string, cookie: string): string {
+  return [
+    "GET /__pbundle/events HTTP/1.1",
+    `Host: ${new URL(origin).host}`,
+    `Cookie: ${cookie}`,
+    `Origin: ${origin}`,
+    "Upgrade: websocket",
+    "Connection: Upgrade",
+    "Sec-WebSocket-Version: 13",
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    "",
+    "",
+  ].join("\r\n");
+}
+
 Deno.test("the backend's plugin requests are forwarded by the host (shell and process)", async () => {
   const dir = mkdtempSync(join(tmpdir(), "pbundle-window-units-"));
   const opened = join(dir, "opened");
@@ -174,20 +190,7 @@ Deno.test("the app server: one-time launch token, 403 without the session, WebSo
     const socket = connect(Number(port), "127.0.0.1");
     let received = Buffer.alloc(0);
     socket.on("data", (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
-    socket.write(
-      [
-        "GET /__pbundle/events HTTP/1.1",
-        `Host: 127.0.0.1:${port}`,
-        `Cookie: ${cookie}`,
-        `Origin: ${server.origin}`,
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        "Sec-WebSocket-Version: 13",
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-        "",
-        "",
-      ].join("\r\n"),
-    );
+    socket.write(eventsHandshake(server.origin, cookie));
     assert.ok(await waitFor(() => received.includes("\r\n\r\n")));
     assert.match(received.toString(), /^HTTP\/1\.1 101 /);
     assert.match(received.toString(), /Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=/); // RFC 6455's example
@@ -393,20 +396,7 @@ Deno.test("the app server greets each page that connects for events (onConnect)"
     const socket = connect(Number(port), "127.0.0.1");
     let received = Buffer.alloc(0);
     socket.on("data", (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
-    socket.write(
-      [
-        "GET /__pbundle/events HTTP/1.1",
-        `Host: 127.0.0.1:${port}`,
-        `Cookie: ${cookie}`,
-        `Origin: ${server.origin}`,
-        "Upgrade: websocket",
-        "Connection: Upgrade",
-        "Sec-WebSocket-Version: 13",
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-        "",
-        "",
-      ].join("\r\n"),
-    );
+    socket.write(eventsHandshake(server.origin, cookie));
     const text = JSON.stringify({
       event: "pbundle.backend_failed",
       data: { restarts: 5, message: "gave up" },

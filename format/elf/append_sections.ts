@@ -11,6 +11,7 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import type { FileHandle } from "node:fs/promises";
 import { FormatError } from "../../errors.ts";
 import {
@@ -133,7 +134,7 @@ export function planSectionAppend(
     cursor = alignUp(cursor + section.data.length, APPEND_ALIGNMENT);
   }
 
-  const shstrtab = concat(names, namesLength);
+  const shstrtab = new Uint8Array(Buffer.concat(names, namesLength));
   headers[shstrndx] = {
     ...headers[shstrndx]!,
     type: SHT_STRTAB,
@@ -177,16 +178,6 @@ function emptyHeader(type: number, nameOffset: number): SectionHeader {
     addralign: type === SHT_NULL ? 0n : 1n,
     entsize: 0n,
   };
-}
-
-function concat(parts: Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 /**
