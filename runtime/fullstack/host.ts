@@ -143,20 +143,45 @@ export async function runFullstack(
     handlers.push([name, handler]);
   }
   const frontend = options.frontend ?? pickFrontend(ctx.env, log, doc);
+  const running =
+    (async () => await frontend({ host, doc, appDir: ctx.appDir, ctx, log, stopRequested }))();
   let status: number;
   try {
-    status = await Promise.race([
-      frontend({ host, doc, appDir: ctx.appDir, ctx, log, stopRequested }),
-      stopRequested,
-    ]);
+    status = await Promise.race([running, stopRequested]);
   } catch (error) {
     log.error(`the frontend failed: ${(error as Error).message}`);
     status = 1;
   } finally {
+    // A stop request settles the race at once; the frontend still has to close
+    // its window and server before the backend stops and the process exits, or
+    // the browser would outlive the app.
+    await settledWithin(
+      running,
+      FRONTEND_STOP_MS,
+      () => log.warn(`the frontend did not stop within ${FRONTEND_STOP_MS} ms; leaving it`),
+    );
     for (const [name, handler] of handlers) process.off(name, handler);
     await host?.stop();
   }
   return status;
+}
+
+/** How long a frontend may take to close its window after a stop request. */
+const FRONTEND_STOP_MS = 10_000;
+
+/** Waits until a promise settles or the time passes (then calls onTimeout). */
+async function settledWithin(
+  promise: Promise<unknown>,
+  ms: number,
+  onTimeout: () => void,
+): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const settled = await Promise.race([
+    promise.then(() => true, () => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+  ]);
+  clearTimeout(timer);
+  if (!settled) onTimeout();
 }
 
 function pickFrontend(env: Record<string, string>, log: Logger, doc: FullstackDocument): Frontend {
