@@ -164,7 +164,7 @@ export function alive(pid: number): boolean {
  * @param timeoutMs The timeout.
  * @returns Whether it held.
  */
-export async function waitFor(condition: () => boolean, timeoutMs = 3000): Promise<boolean> {
+export async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (condition()) return true;

@@ -13,19 +13,17 @@ import {
   waitFor,
 } from "./_fullstack.ts";
 
-Deno.test("BackendHost answers 100 concurrent calls to a 100 ms handler in under 1 s", async () => {
+Deno.test("BackendHost runs 100 calls at the same time (sync handlers in threads, async on the loop)", async () => {
+  // Each call returns only when all 100 are running together; calls served one
+  // at a time would never meet and fail after the handler's 20 s wait.
+  // (How fast 100 concurrent 100 ms calls finish is measured in bench/fullstack_bench.ts.)
   const { host } = await startProbe();
   try {
-    await host.call("api.echo", 1); // warm
-    for (const method of ["api.sleep", "api.async_sleep"]) {
-      const start = performance.now();
+    for (const method of ["api.rendezvous", "api.async_rendezvous"]) {
       const results = await Promise.all(
-        Array.from({ length: 100 }, () => host.call(method, { seconds: 0.1 })),
+        Array.from({ length: 100 }, () => host.call(method, { parties: 100 })),
       );
-      const elapsed = performance.now() - start;
-      assert.equal(results.length, 100);
-      assert.ok(results.every((r) => r === 0.1));
-      assert.ok(elapsed < 1000, `${method}: 100 concurrent calls took ${elapsed} ms`);
+      assert.deepEqual(results, Array(100).fill(100), method);
     }
   } finally {
     await host.stop();
@@ -172,7 +170,7 @@ Deno.test("a backend that cannot start is given up after max_restarts, naming th
   const events: Array<[string, unknown]> = [];
   host.on((event, data) => events.push([event, data]));
   try {
-    assert.ok(await waitFor(() => events.some(([e]) => e === "pbundle.backend_failed"), 8000));
+    assert.ok(await waitFor(() => events.some(([e]) => e === "pbundle.backend_failed"), 30_000));
     const failed = events.find(([e]) => e === "pbundle.backend_failed")![1] as { message: string };
     assert.match(failed.message, /restarted 2 times/);
     assert.match(failed.message, /failing at start because PROBE_FAIL_AT_START is set/);
@@ -191,11 +189,9 @@ Deno.test("stop() ends the backend and everything it started: no orphans", async
     const plain = await host.call("api.spawn") as number;
     const stubborn = await host.call("api.spawn", { ignore_term: true }) as number;
     assert.ok(alive(plain) && alive(stubborn) && alive(backend));
-    const start = performance.now();
     await host.stop();
     assert.ok(!alive(backend), "backend still alive");
-    assert.ok(await waitFor(() => !alive(plain) && !alive(stubborn), 3000), "orphans left");
-    assert.ok(performance.now() - start < 2500);
+    assert.ok(await waitFor(() => !alive(plain) && !alive(stubborn)), "orphans left");
   } finally {
     await host.stop();
   }
@@ -225,7 +221,7 @@ Deno.test("a host killed with SIGKILL leaves no orphans: the backend sees stdin 
   const { backend, child } = JSON.parse(line);
   assert.ok(alive(backend) && alive(child));
   proc.kill("SIGKILL");
-  assert.ok(await waitFor(() => !alive(backend) && !alive(child), 5000), "orphans after SIGKILL");
+  assert.ok(await waitFor(() => !alive(backend) && !alive(child), 20_000), "orphans after SIGKILL");
 });
 
 Deno.test("processes the backend starts do not inherit AURORAVIEW_PACKED", async () => {
@@ -289,12 +285,13 @@ Deno.test("serve() waits at most the call timeout for calls running when stdin c
   const run = spawnSync(launch.command, launch.args, {
     env: launch.env,
     cwd: launch.cwd,
-    input: '{"id":1,"method":"api.sleep","params":{"seconds":10}}\n',
+    input: '{"id":1,"method":"api.sleep","params":{"seconds":120}}\n',
     encoding: "utf8",
-    timeout: 20000,
+    timeout: 100_000,
   });
   assert.equal(run.status, 0, run.stderr);
-  assert.ok(performance.now() - start < 5000, "waited for the whole 10 s call");
+  // Far below the call's 120 s, however loaded the machine: it did not wait for the call.
+  assert.ok(performance.now() - start < 60_000, "waited for the whole 120 s call");
   assert.match(
     run.stderr,
     /pbundle_backend: warning: stdin closed; 1 call\(s\) still running after 0\.3 s are not answered/,
@@ -308,7 +305,7 @@ Deno.test("a missing module imported by the entry module is named and the backen
   const events: Array<[string, unknown]> = [];
   host.on((event, data) => events.push([event, data]));
   try {
-    assert.ok(await waitFor(() => host.failure !== undefined, 8000), logs.join("\n"));
+    assert.ok(await waitFor(() => host.failure !== undefined, 30_000), logs.join("\n"));
     const why =
       /Cannot import module 'notamodule', imported by the entry module 'main' \(at '[^']*\/main\.py', line 2\): No module named 'notamodule'; sys\.path is \[.*\] \(add the package that provides it to \[python\] packages, or its directory to \[python\.process\] module_search_paths\)/;
     assert.ok(logs.some((l) => why.test(l)), logs.join("\n"));

@@ -151,7 +151,7 @@ Deno.test({
         av.on("*", (event: string) => all.push(event));
         const stop = av.on("count", (data: { value: number }) => seen.push(data.value));
         const result = await av.api.count({ to: 3 });
-        const end = Date.now() + 3000;
+        const end = Date.now() + 20_000;
         while (seen.length < 3 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
         stop();
         return { seen, result, all };
@@ -169,7 +169,7 @@ Deno.test({
     "window: killing the backend shows the error in the page; the next call works after the restart",
   ignore,
   fn: () =>
-    withApp(async ({ page }) => {
+    withApp(async ({ app, page }) => {
       await page.waitForFunction(() =>
         /Python/.test((globalThis as AV).document.getElementById("status")!.textContent!)
       );
@@ -179,7 +179,11 @@ Deno.test({
       await page.evaluate(() => {
         void (window as AV).auroraview.api.sleep(30);
       });
-      await new Promise((r) => setTimeout(r, 300));
+      // The host logs each call it sends to the backend (PBUNDLE_LOG=debug).
+      assert.ok(
+        await waitFor(() => /call \S+ api\.sleep/.test(app.stderr())),
+        "the call never left",
+      );
       Deno.kill(pid, "SIGKILL");
       await page.waitForFunction(() =>
         (globalThis as AV).document.getElementById("error")!.textContent !== ""
@@ -363,7 +367,7 @@ Deno.test({
           av.on(e, (d: unknown) => events.push([e, d]));
         }
         const waitExit = async (id: number) => {
-          const end = Date.now() + 5000;
+          const end = Date.now() + 20_000;
           while (Date.now() < end) {
             if (
               events.some(([e, d]) => e === "process:exit" && (d as { id: number }).id === id)
