@@ -11,7 +11,7 @@ import { mkdir } from "node:fs/promises";
 import { InputError } from "../errors.ts";
 import type { BundleInfo } from "../format/bundle.ts";
 import { SquashfsImage } from "../format/squashfs/mod.ts";
-import { findOnPath } from "../packers/collect_static_tools.ts";
+import { findOnPath } from "../runtime/_find_program.ts";
 
 /** Options of {@linkcode extractImage}. */
 export interface ExtractImageOptions {
@@ -61,7 +61,7 @@ export async function extractImage(
     }
     return;
   }
-  const path = await findOnPath("dwarfsextract");
+  const path = findOnPath("dwarfsextract", process.env.PATH);
   if (!path) {
     throw new InputError(
       `Cannot extract "${bundle.path}": dwarfsextract is not on PATH; install dwarfs (https://github.com/mhx/dwarfs/releases)`,

@@ -9,8 +9,9 @@
  */
 
 import { execFile } from "node:child_process";
-import { access, constants, copyFile, mkdir, realpath, stat } from "node:fs/promises";
-import { basename, delimiter, join } from "node:path";
+import { copyFile, mkdir, realpath, stat } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { findOnPath } from "../runtime/_find_program.ts";
 import { promisify } from "node:util";
 import { InputError } from "../errors.ts";
 import { STATIC_TOOLS_LIB_DIR } from "../format/static_tools.ts";
@@ -39,30 +40,6 @@ export interface CollectedTools {
 }
 
 /**
- * Finds an executable on a PATH string.
- *
- * @param name The program's name.
- * @param path The PATH to search.
- * @returns Its full path, or undefined.
- */
-export async function findOnPath(
-  name: string,
-  path = process.env.PATH ?? "",
-): Promise<string | undefined> {
-  for (const dir of path.split(delimiter)) {
-    if (dir === "") continue;
-    const candidate = join(dir, name);
-    try {
-      await access(candidate, constants.X_OK);
-      if ((await stat(candidate)).isFile()) return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-/**
  * Copies the tools for a filesystem, and the libraries they need, into `destDir`.
  *
  * @param filesystem Which filesystem's tools to collect.
@@ -88,7 +65,7 @@ export async function collectStaticTools(
   const result: CollectedTools = { tools: [], libraries: [], missing: [] };
   const libs = new Map<string, string>();
   for (const name of TOOLS_BY_FILESYSTEM[filesystem]) {
-    const source = await findOnPath(name, fromDir ?? process.env.PATH ?? "");
+    const source = findOnPath(name, fromDir ?? process.env.PATH);
     if (source === undefined) {
       result.missing.push(name);
       continue;

@@ -12,7 +12,7 @@ import { InputError, UsageError } from "../errors.ts";
 import { hashImage } from "../format/bundle.ts";
 import { writeSquashfs } from "../format/squashfs/mod.ts";
 import type { FilesystemType } from "../format/runtime_info.ts";
-import { findOnPath } from "./collect_static_tools.ts";
+import { findOnPath } from "../runtime/_find_program.ts";
 
 /** A compression choice: algorithm and optional level, from `-c ALGO[:LEVEL]`. */
 export interface Compression {
@@ -146,7 +146,7 @@ function progressPrinter(): (done: number, total: number) => void {
  */
 export async function makeImageWithTool(options: MakeImageOptions): Promise<void> {
   const tool = options.filesystem === "squashfs" ? "mksquashfs" : "mkdwarfs";
-  const path = await findOnPath(tool);
+  const path = findOnPath(tool, process.env.PATH);
   if (path === undefined) {
     throw new InputError(
       `Cannot make a ${options.filesystem} image: ${tool} is not on PATH; ${installHint(tool)}`,

@@ -11,6 +11,7 @@ import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { sleepSync } from "./instance_lock.ts";
 import type { RuntimeContext } from "./runtime_context.ts";
 import type { Tool, ToolBox } from "./tool_box.ts";
+import { findOnPath } from "./_find_program.ts";
 
 /** Whether FUSE can be used, and if not, what is missing. */
 export type FuseAvailability = { ok: true; mounter: Tool } | { ok: false; missing: string };
@@ -242,15 +243,12 @@ export function unmount(mountPoint: string, tools?: ToolBox): boolean {
   return attempt(true);
 }
 
+/** The system's own program (the first name found wins), also from /usr/bin and /bin when PATH lacks them. */
 function findSystem(names: string[]): Tool | undefined {
-  for (const dir of (process.env.PATH ?? "/usr/bin:/bin").split(":").concat(["/usr/bin", "/bin"])) {
-    for (const name of names) {
-      const path = `${dir}/${name}`;
-      try {
-        accessSync(path, constants.X_OK);
-        return { path, env: {}, origin: "path" };
-      } catch { /* next */ }
-    }
+  const dirs = `${process.env.PATH ?? ""}:/usr/bin:/bin`;
+  for (const name of names) {
+    const path = findOnPath(name, dirs);
+    if (path !== undefined) return { path, env: {}, origin: "path" };
   }
   return undefined;
 }

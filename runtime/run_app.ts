@@ -13,8 +13,7 @@ import { exitStatusOf, type ForwardedSignal, runChild, seaModule } from "./_engi
 import { BIN_DIRS } from "./app_environment.ts";
 import type { RuntimeContext } from "./runtime_context.ts";
 import { describeError, RuntimeError } from "./runtime_error.ts";
-import { whichIn } from "./tool_box.ts";
-import { isExecutableFile } from "./_is_executable.ts";
+import { findOnPath, isExecutableFile } from "./_find_program.ts";
 
 /** The marker file at the image root that makes a bundle a full-stack app. */
 export const FULLSTACK_MARKER = ".pbundle/fullstack.json";
@@ -132,7 +131,7 @@ export async function runApp(
   } else if (entry.program.includes("/")) {
     program = entry.program;
   } else {
-    const found = whichIn(entry.program, env.PATH);
+    const found = findOnPath(entry.program, env.PATH);
     if (!found) {
       throw new RuntimeError(
         `Cannot run "${entry.program}": it is neither in the bundle's bin directories nor on PATH`,

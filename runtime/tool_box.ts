@@ -27,7 +27,7 @@ import { builtin, embeddedTools } from "./_engine.ts";
 import type { RuntimeContext } from "./runtime_context.ts";
 import { selfIdentity } from "./instance_lock.ts";
 import { removeTree } from "./remove_tree.ts";
-import { isExecutableFile } from "./_is_executable.ts";
+import { findOnPath, isExecutableFile } from "./_find_program.ts";
 
 /** A program ready to run. */
 export interface Tool {
@@ -40,22 +40,6 @@ export interface Tool {
 }
 
 const COMPLETE_MARKER = ".pbundle-complete";
-
-/**
- * Looks a program up in a PATH string.
- *
- * @param name A program name without slashes.
- * @param pathValue A colon-separated list of directories.
- * @returns Its absolute path, or undefined.
- */
-export function whichIn(name: string, pathValue: string | undefined): string | undefined {
-  for (const dir of (pathValue ?? "").split(":")) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    if (isExecutableFile(candidate)) return candidate;
-  }
-  return undefined;
-}
 
 function readRange(path: string, offset: number, size: number): Uint8Array {
   const bytes = new Uint8Array(size);
@@ -181,7 +165,7 @@ export class ToolBox {
   find(names: string[], options: { pathFirst?: boolean } = {}): Tool | undefined {
     const fromPath = (): Tool | undefined => {
       for (const name of names) {
-        const path = whichIn(name, this.#ctx.env.PATH ?? "/usr/local/bin:/usr/bin:/bin");
+        const path = findOnPath(name, this.#ctx.env.PATH ?? "/usr/local/bin:/usr/bin:/bin");
         if (path) return { path, env: {}, origin: "path" };
       }
       return undefined;

@@ -13,7 +13,7 @@ import { mkdirSync, readlinkSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { basename, isAbsolute, join } from "node:path";
 import process from "node:process";
-import { findOnPath } from "./host_plugins.ts";
+import { findOnPath } from "../../_find_program.ts";
 
 /** Browsers looked for on PATH, in this order, when BROWSER names none. */
 export const CHROMIUM_NAMES = [
@@ -36,6 +36,22 @@ export interface FoundBrowser {
 }
 
 /**
+ * Finds a program the window uses (a browser, xdg-open, xrandr, wmctrl) on the
+ * app's PATH. Relative PATH entries are ignored: what a page can start must not
+ * depend on the current directory.
+ *
+ * @param name The program's name.
+ * @param env The app's environment.
+ * @returns Its absolute path, or undefined.
+ */
+export function findDesktopProgram(
+  name: string,
+  env: Record<string, string | undefined>,
+): string | undefined {
+  return findOnPath(name, env["PATH"], { absoluteOnly: true });
+}
+
+/**
  * Finds the browser: each entry of $BROWSER (colon-separated, a name on PATH
  * or an absolute path; `%s` arguments are dropped), then the Chromium family
  * on PATH.
@@ -52,11 +68,11 @@ export function findBrowser(env: Record<string, string | undefined>): FoundBrows
   for (const entry of (env["BROWSER"] ?? "").split(":")) {
     const command = entry.trim().split(/\s+/)[0] ?? "";
     if (command === "") continue;
-    const path = isAbsolute(command) ? command : findOnPath(command, env["PATH"]);
+    const path = isAbsolute(command) ? command : findDesktopProgram(command, env);
     if (path) return { path, kind: isChromiumFamily(path) ? "chromium" : "other" };
   }
   for (const name of CHROMIUM_NAMES) {
-    const path = findOnPath(name, env["PATH"]);
+    const path = findDesktopProgram(name, env);
     if (path) return { path, kind: "chromium" };
   }
   return undefined;
@@ -206,7 +222,7 @@ export function screenSize(
   env: Record<string, string | undefined>,
 ): { width: number; height: number } | undefined {
   if (!env["DISPLAY"]) return undefined;
-  const xrandr = findOnPath("xrandr", env["PATH"]);
+  const xrandr = findDesktopProgram("xrandr", env);
   if (!xrandr) return undefined;
   try {
     const out = execFileSync(xrandr, ["--current"], {

@@ -21,12 +21,12 @@
 import { Buffer } from "node:buffer";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, realpathSync } from "node:fs";
-import { delimiter, isAbsolute, join, resolve } from "node:path";
+import { isAbsolute, resolve } from "node:path";
 import process from "node:process";
 import { StringDecoder } from "node:string_decoder";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "../log.ts";
-import { isExecutableFile } from "../../_is_executable.ts";
+import { findOnPath, isExecutableFile } from "../../_find_program.ts";
 
 /** The [plugins] settings. */
 export interface PluginSettings {
@@ -233,7 +233,9 @@ export class HostPlugins {
       );
     }
     const opener = this.#options.opener ?? "xdg-open";
-    const found = isAbsolute(opener) ? opener : findOnPath(opener, this.#options.env["PATH"]);
+    const found = isAbsolute(opener)
+      ? opener
+      : findOnPath(opener, this.#options.env["PATH"], { absoluteOnly: true });
     if (!found) {
       throw new PluginError(
         `Cannot open ${JSON.stringify(what)}: ${opener} is not installed (install xdg-utils)`,
@@ -289,7 +291,7 @@ export class HostPlugins {
       : this.#options.cwd;
     const resolved = program.includes("/")
       ? resolve(this.#options.cwd, program)
-      : findOnPath(program, this.#options.env["PATH"]);
+      : findOnPath(program, this.#options.env["PATH"], { absoluteOnly: true });
     if (!resolved || !isExecutableFile(resolved)) {
       throw new PluginError(
         `Cannot start "${program}": no such program${program.includes("/") ? "" : " on PATH"}`,
@@ -425,20 +427,4 @@ function withoutPacked(env: Record<string, string>): Record<string, string> {
   const out = { ...env };
   delete out["AURORAVIEW_PACKED"];
   return out;
-}
-
-/**
- * Finds a program on a PATH.
- *
- * @param name A bare program name.
- * @param path The PATH value.
- * @returns Its absolute path, or undefined.
- */
-export function findOnPath(name: string, path: string | undefined): string | undefined {
-  for (const dir of (path ?? "").split(delimiter)) {
-    if (dir === "" || !isAbsolute(dir)) continue;
-    const candidate = join(dir, name);
-    if (isExecutableFile(candidate)) return candidate;
-  }
-  return undefined;
 }

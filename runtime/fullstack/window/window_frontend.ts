@@ -24,6 +24,7 @@ import type { Frontend, FrontendContext } from "../host.ts";
 import {
   chromiumArgs,
   findBrowser,
+  findDesktopProgram,
   type FoundBrowser,
   makePrivateDir,
   openWith,
@@ -35,12 +36,7 @@ import {
 } from "./app_browser.ts";
 import { type AppServer, startAppServer } from "./app_server.ts";
 import type { BridgeConfig } from "./bridge_script.ts";
-import {
-  DEFAULT_PLUGIN_SETTINGS,
-  findOnPath,
-  HostPlugins,
-  type PluginSettings,
-} from "./host_plugins.ts";
+import { DEFAULT_PLUGIN_SETTINGS, HostPlugins, type PluginSettings } from "./host_plugins.ts";
 
 /** Options for {@linkcode createWindowFrontend}. */
 export interface WindowFrontendOptions {
@@ -179,7 +175,7 @@ async function runWindow(
       if (status !== undefined) return status;
       // The browser could not show the page: fall through to the default browser.
     }
-    const opener = browser?.kind === "other" ? browser.path : findOnPath("xdg-open", env["PATH"]);
+    const opener = browser?.kind === "other" ? browser.path : findDesktopProgram("xdg-open", env);
     if (!opener) {
       log.warn(
         "Cannot open a window: no Chromium-family browser (chromium, google-chrome, microsoft-edge, brave) " +
@@ -325,10 +321,10 @@ function explainLimits(
       "min_width/min_height are kept by resizing the window back from the page (best effort)",
     );
   }
-  if (win.alwaysOnTop && !(env["DISPLAY"] && findOnPath("wmctrl", env["PATH"]))) {
+  if (win.alwaysOnTop && !(env["DISPLAY"] && findDesktopProgram("wmctrl", env))) {
     notes.push("always_on_top = true needs wmctrl on X11");
   }
-  if (win.center && !(env["DISPLAY"] && findOnPath("xrandr", env["PATH"]))) {
+  if (win.center && !(env["DISPLAY"] && findDesktopProgram("xrandr", env))) {
     notes.push(
       'start_position = "center" needs xrandr on X11 (the window manager places the window)',
     );
@@ -346,7 +342,7 @@ function keepOnTop(
   log: FrontendContext["log"],
   cleanups: Array<() => void | Promise<void>>,
 ): void {
-  const wmctrl = env["DISPLAY"] ? findOnPath("wmctrl", env["PATH"]) : undefined;
+  const wmctrl = env["DISPLAY"] ? findDesktopProgram("wmctrl", env) : undefined;
   if (!wmctrl) return;
   const apply = () => {
     void openWithArgs(wmctrl, ["-x", "-r", name, "-b", "add,above"], env).then((code) =>
