@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import { FormatError } from "../errors.ts";
-import { decodeStrictCbor } from "../tests/_cbor.ts";
+import { decodeStrictCbor, FIXED_KEYS } from "../tests/_cbor.ts";
 import {
   decodeRuntimeInfo,
   detectRuntimeInfoEncoding,
@@ -19,16 +19,6 @@ const INFO: RuntimeInfo = {
   DisableRandomWorkDir: false,
   MountOrExtract: 3,
 };
-
-const FIXED_KEYS = [
-  "AppBundleID",
-  "PelfVersion",
-  "HostInfo",
-  "FilesystemType",
-  "Hash",
-  "DisableRandomWorkDir",
-  "MountOrExtract",
-];
 
 Deno.test("encodeRuntimeInfo() writes a plain CBOR map with the seven keys in spec order", () => {
   const bytes = encodeRuntimeInfo({ ...INFO, MountOrExtract: 1, DisableRandomWorkDir: true });

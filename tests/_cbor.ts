@@ -9,6 +9,21 @@
  * @module
  */
 
+/**
+ * The seven keys every runtime info map starts with, in the order docs/FORMAT.md
+ * gives them. Written out here rather than taken from format/runtime_info.ts, so
+ * that the tests check the writer against the document, not against itself.
+ */
+export const FIXED_KEYS = [
+  "AppBundleID",
+  "PelfVersion",
+  "HostInfo",
+  "FilesystemType",
+  "Hash",
+  "DisableRandomWorkDir",
+  "MountOrExtract",
+];
+
 /** A decoded runtime info map, in the order the keys were written. */
 export type StrictCborMap = Map<string, string | number | boolean>;
 

@@ -7,6 +7,7 @@
  */
 
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { CliIo } from "../cli.ts";
 import { main } from "../cli.ts";
 import { pseudoRandomBytes } from "../fixtures/pseudo_random.ts";
@@ -77,6 +78,25 @@ export async function runCli(args: string[]): Promise<CliRun> {
   return { code, stdout: captured.stdout(), stderr: captured.stderr() };
 }
 
+/**
+ * The arguments of `deno` that run the pbundle CLI from source as a process of
+ * its own, for what `main` cannot be given in-process: signals, a terminal,
+ * dropped capabilities.
+ *
+ * @param args The arguments after "pbundle".
+ * @returns The arguments after "deno".
+ */
+export function cliProcessArgs(args: string[]): string[] {
+  return [
+    "run",
+    "-A",
+    "--config",
+    fileURLToPath(new URL("../deno.json", import.meta.url)),
+    fileURLToPath(new URL("../cli.ts", import.meta.url)),
+    ...args,
+  ];
+}
+
 const toolCache = new Map<string, boolean>();
 
 /**
@@ -100,6 +120,18 @@ export function requireTool(name: string): boolean {
   }
   console.warn(`skipped: ${name} is not on PATH`);
   return false;
+}
+
+/**
+ * Whether every one of the outside programs is on PATH, by the rule of
+ * {@linkcode requireTool}.
+ *
+ * @param names The programs.
+ * @returns True when all are there.
+ * @throws {Error} When one is missing and CI=true.
+ */
+export function requireTools(...names: string[]): boolean {
+  return names.every((name) => requireTool(name));
 }
 
 /**
@@ -310,6 +342,56 @@ export function isRoot(): boolean {
   return Deno.uid() === 0;
 }
 
+/** An AppDir and a runtime, the inputs of `pbundle pack`. */
+export interface PackInputs {
+  /** The AppDir. */
+  appDir: string;
+  /** The runtime ELF that will head the bundle. */
+  runtime: string;
+}
+
+/**
+ * Makes the AppDir "A.AppDir" of {@linkcode makeAppDir} and a runtime copy in
+ * `dir`, for tests that run `pbundle pack` themselves.
+ *
+ * @param dir A temporary directory.
+ * @param options What the AppDir leaves out.
+ * @returns Their paths.
+ */
+export async function makePackInputs(
+  dir: string,
+  options: AppDirOptions = {},
+): Promise<PackInputs> {
+  const appDir = await makeAppDir(join(dir, "A.AppDir"), options);
+  const runtime = await copyRuntime(dir);
+  return { appDir, runtime };
+}
+
+/**
+ * The arguments of `pbundle pack` for `inputs`: -a, -i, --runtime, then `args`.
+ *
+ * @param inputs The AppDir and the runtime.
+ * @param args What follows (-o and the options under test).
+ * @param options The AppBundleID (default "hello-20260101-me").
+ * @returns The arguments after "pbundle".
+ */
+export function packArgs(
+  inputs: PackInputs,
+  args: string[] = [],
+  options: { id?: string } = {},
+): string[] {
+  return [
+    "pack",
+    "-a",
+    inputs.appDir,
+    "-i",
+    options.id ?? "hello-20260101-me",
+    "--runtime",
+    inputs.runtime,
+    ...args,
+  ];
+}
+
 /** A packed fixture: where its pieces are. */
 export interface PackedFixture {
   /** The AppDir that was packed. */
@@ -344,18 +426,11 @@ export async function packFixture(
   }
   const runtime = await copyRuntime(dir);
   const bundle = join(dir, options.name ?? "hello.AppBundle");
-  const cli = await runCli([
-    "pack",
-    "-a",
-    appDir,
-    "-i",
-    options.id ?? "hello-20260101-pbundle",
-    "--runtime",
-    runtime,
-    "-o",
-    bundle,
-    ...args,
-  ]);
+  const cli = await runCli(
+    packArgs({ appDir, runtime }, ["-o", bundle, ...args], {
+      id: options.id ?? "hello-20260101-pbundle",
+    }),
+  );
   if (cli.code !== 0) throw new Error(`pack exited ${cli.code}: ${cli.stderr}`);
   return { appDir, runtime, bundle, cli };
 }

@@ -131,6 +131,26 @@ export async function makeBundle(options: MakeBundleOptions = {}): Promise<TestA
   return area;
 }
 
+/**
+ * Runs `fn` with a bundle packed by {@linkcode makeBundle}, and cleans its
+ * test area up afterwards, whatever happens.
+ *
+ * @param options AppDir files and pack options.
+ * @param fn The test body.
+ * @returns What `fn` returns.
+ */
+export async function withBundle<T>(
+  options: MakeBundleOptions,
+  fn: (area: TestArea) => Promise<T>,
+): Promise<T> {
+  const area = await makeBundle(options);
+  try {
+    return await fn(area);
+  } finally {
+    await area.cleanup();
+  }
+}
+
 /** Unmounts every mount below a directory (tests must not leave mounts behind). */
 export async function unmountUnder(dir: string): Promise<void> {
   const mounts = (await Deno.readTextFile("/proc/self/mountinfo")).split("\n")

@@ -8,10 +8,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { withTempDir } from "./_helpers.ts";
-
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
-const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+import { cliProcessArgs, HOST_ELF, packArgs, withTempDir } from "./_helpers.ts";
 
 for (const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
   Deno.test(`pack interrupted by ${signal} removes its temporary files and exits ${status}`, async () => {
@@ -32,24 +29,11 @@ for (const [signal, status] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
       file.close();
       const out = join(dir, "out");
       await Deno.mkdir(out);
+      const output = join(out, "big.AppBundle");
+      const id = "big-20260101-test";
+      const pack = packArgs({ appDir, runtime: HOST_ELF }, ["-t", "-o", output], { id });
       const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          "--config",
-          CONFIG,
-          CLI,
-          "pack",
-          "-a",
-          appDir,
-          "-i",
-          "big-20260101-test",
-          "--runtime",
-          "/usr/bin/true",
-          "-t",
-          "-o",
-          join(out, "big.AppBundle"),
-        ],
+        args: cliProcessArgs(pack),
         stdout: "null",
         stderr: "piped",
       }).spawn();

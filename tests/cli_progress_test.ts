@@ -8,10 +8,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { withTempDir } from "./_helpers.ts";
-
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
-const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+import { cliProcessArgs, HOST_ELF, packArgs, withTempDir } from "./_helpers.ts";
 
 async function appDir(dir: string): Promise<string> {
   const path = join(dir, "P.AppDir");
@@ -21,30 +18,19 @@ async function appDir(dir: string): Promise<string> {
   return path;
 }
 
-function packArgs(app: string, output: string): string[] {
-  return [
-    "run",
-    "-A",
-    "--config",
-    CONFIG,
-    CLI,
-    "pack",
-    "-a",
-    app,
-    "-i",
-    "progress-20260101-test",
-    "--runtime",
-    "/usr/bin/true",
-    "-t",
-    "-o",
-    output,
-  ];
+/** The arguments of `deno` that pack `app` into `output` in a process of its own. */
+function packProcessArgs(app: string, output: string): string[] {
+  return cliProcessArgs(
+    packArgs({ appDir: app, runtime: HOST_ELF }, ["-t", "-o", output], {
+      id: "progress-20260101-test",
+    }),
+  );
 }
 
 Deno.test("pack shows progress on a terminal", async () => {
   await withTempDir(async (dir) => {
     const app = await appDir(dir);
-    const command = [Deno.execPath(), ...packArgs(app, join(dir, "p.AppBundle"))]
+    const command = [Deno.execPath(), ...packProcessArgs(app, join(dir, "p.AppBundle"))]
       .map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(" ");
     // script gives the command a pseudo-terminal and copies what it prints to stdout.
     const out = await new Deno.Command("script", {
@@ -62,7 +48,7 @@ Deno.test("pack prints no progress when stderr is not a terminal", async () => {
   await withTempDir(async (dir) => {
     const app = await appDir(dir);
     const out = await new Deno.Command(Deno.execPath(), {
-      args: packArgs(app, join(dir, "p.AppBundle")),
+      args: packProcessArgs(app, join(dir, "p.AppBundle")),
       stdout: "piped",
       stderr: "piped",
     }).output();

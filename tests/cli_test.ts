@@ -16,21 +16,20 @@ import { encodeRuntimeInfo, FORMAT_VERSION } from "../format/runtime_info.ts";
 import { VERSION } from "../version.ts";
 import {
   captureIo,
+  cliProcessArgs,
   copyRuntime,
   HOST_ELF,
   isRoot,
   listDir,
   makeAppDir,
+  makePackInputs,
+  packArgs,
   packFixture,
-  requireTool,
+  requireTools as tools,
   runCli,
   runOk,
   withTempDir,
 } from "./_helpers.ts";
-
-function tools(...names: string[]): boolean {
-  return names.every((name) => requireTool(name));
-}
 
 /** Checks the contract for bad input: exit 1, exactly one line, no stack trace. */
 function assertOneLineError(result: { code: number; stdout: string; stderr: string }) {
@@ -329,20 +328,20 @@ async function failingPack(
   const runtime = change.runtime ?? await copyRuntime(dir);
   const outDir = join(dir, "out");
   await Deno.mkdir(outDir);
-  const result = await runCli([
-    "pack",
-    "-a",
-    appDir,
-    "-i",
-    "hello-20260101-me",
-    "--runtime",
-    runtime,
-    "-o",
-    change.output ?? join(outDir, "x.AppBundle"),
-    "-t",
-  ]);
+  const result = await runCli(
+    packArgs({ appDir, runtime }, ["-o", change.output ?? join(outDir, "x.AppBundle"), "-t"]),
+  );
   assert.deepEqual(await listDir(outDir), [], "no output, temporary file or work directory");
   return result;
+}
+
+/** Writes HOST_ELF to `file` with some e_ident bytes changed, as the runtime of a pack. */
+async function patchedRuntime(
+  file: string,
+  patch: Record<number, number>,
+): Promise<{ runtime: string }> {
+  await Deno.writeFile(file, withIdentBytes(await Deno.readFile(HOST_ELF), patch));
+  return { runtime: file };
 }
 
 const BAD_PACKS: [string, (dir: string) => Promise<Parameters<typeof failingPack>[1]>, RegExp][] = [
@@ -369,22 +368,16 @@ const BAD_PACKS: [string, (dir: string) => Promise<Parameters<typeof failingPack
     await Deno.writeTextFile(join(dir, "rt.sh"), "#!/bin/sh\nexit 0\n".repeat(8));
     return { runtime: join(dir, "rt.sh") };
   }, /Cannot read ELF header in ".*rt\.sh": the file is not an ELF executable/],
-  ["a 32-bit runtime", async (dir) => {
-    const file = join(dir, "rt32");
-    await Deno.writeFile(
-      file,
-      withIdentBytes(await Deno.readFile(HOST_ELF), { [EI_CLASS]: ELFCLASS32 }),
-    );
-    return { runtime: file };
-  }, /Cannot use a 32-bit ELF in ".*rt32": pbundle needs a 64-bit little-endian ELF/],
-  ["a big-endian runtime", async (dir) => {
-    const file = join(dir, "rtbe");
-    await Deno.writeFile(
-      file,
-      withIdentBytes(await Deno.readFile(HOST_ELF), { [EI_DATA]: ELFDATA2MSB }),
-    );
-    return { runtime: file };
-  }, /Cannot use a big-endian ELF in ".*rtbe": pbundle needs a 64-bit little-endian ELF/],
+  [
+    "a 32-bit runtime",
+    (dir) => patchedRuntime(join(dir, "rt32"), { [EI_CLASS]: ELFCLASS32 }),
+    /Cannot use a 32-bit ELF in ".*rt32": pbundle needs a 64-bit little-endian ELF/,
+  ],
+  [
+    "a big-endian runtime",
+    (dir) => patchedRuntime(join(dir, "rtbe"), { [EI_DATA]: ELFDATA2MSB }),
+    /Cannot use a big-endian ELF in ".*rtbe": pbundle needs a 64-bit little-endian ELF/,
+  ],
 ];
 
 for (const [what, make, pattern] of BAD_PACKS) {
@@ -422,30 +415,12 @@ Deno.test("pack with an unreadable AppDir fails with one line and exit 1", async
 async function packWithoutDacOverride(dir: string, appDir: string) {
   const out = join(dir, "out");
   await Deno.mkdir(out);
-  const root = new URL("..", import.meta.url).pathname;
   const caps = "-dac_override,-dac_read_search";
+  const pack = packArgs({ appDir, runtime: HOST_ELF }, ["-o", join(out, "locked.AppBundle")], {
+    id: "locked-20260101-test",
+  });
   const { code, stdout, stderr } = await new Deno.Command("setpriv", {
-    args: [
-      "--bounding-set",
-      caps,
-      "--inh-caps",
-      caps,
-      Deno.execPath(),
-      "run",
-      "-A",
-      "--config",
-      join(root, "deno.json"),
-      join(root, "cli.ts"),
-      "pack",
-      "-a",
-      appDir,
-      "-i",
-      "locked-20260101-test",
-      "--runtime",
-      "/usr/bin/true",
-      "-o",
-      join(out, "locked.AppBundle"),
-    ],
+    args: ["--bounding-set", caps, "--inh-caps", caps, Deno.execPath(), ...cliProcessArgs(pack)],
   }).output();
   assert.deepEqual([...Deno.readDirSync(out)], [], "nothing is left in the output directory");
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -482,11 +457,10 @@ for (
 
 Deno.test("pack -c with an unknown algorithm is a usage error with exit 2", async () => {
   await withTempDir(async (dir) => {
-    const appDir = await makeAppDir(join(dir, "A.AppDir"));
-    const runtime = await copyRuntime(dir);
     const output = join(dir, "x.AppBundle");
-    const args = ["pack", "-a", appDir, "-i", "hello-20260101-me", "--runtime", runtime, "-o"];
-    const result = await runCli([...args, output, "-c", "brotli"]);
+    const result = await runCli(
+      packArgs(await makePackInputs(dir), ["-o", output, "-c", "brotli"]),
+    );
     assert.equal(result.code, 2);
     assert.match(result.stderr, /^pbundle: Cannot use compression "brotli": expected ALGO/);
     assert.match(result.stderr, /\nhint: e\.g\. -c zstd:19/);
@@ -515,21 +489,9 @@ Deno.test("pbundle --help exits 0 and pbundle with no command exits 2, both prin
 Deno.test("main() stays quiet on a non-terminal: pack prints only its result line", async () => {
   if (!tools("mksquashfs")) return;
   await withTempDir(async (dir) => {
-    const appDir = await makeAppDir(join(dir, "A.AppDir"));
-    const runtime = await copyRuntime(dir);
+    const inputs = await makePackInputs(dir);
     const captured = captureIo(false);
-    const code = await main([
-      "pack",
-      "-a",
-      appDir,
-      "-i",
-      "hello-20260101-me",
-      "--runtime",
-      runtime,
-      "-o",
-      join(dir, "x.AppBundle"),
-      "-t",
-    ], captured.io);
+    const code = await main(packArgs(inputs, ["-o", join(dir, "x.AppBundle"), "-t"]), captured.io);
     assert.equal(code, 0);
     assert.equal(captured.stderr(), "");
     assert.equal(captured.stdout().split("\n").length, 2);

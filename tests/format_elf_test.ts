@@ -20,7 +20,7 @@ import {
   pseudoRandomBytes,
   readelfHeader,
   readelfSections,
-  requireTool,
+  requireTools as tools,
   run,
   runOk,
   withTempDir,
@@ -74,10 +74,6 @@ async function assemble(
   await Deno.mkdir(join(dir, "out"));
   const { imageOffset } = await assembleBundle({ runtime, sections, image, output: bundle, magic });
   return { dir, runtime, appDir, image, bundle, sections, imageOffset };
-}
-
-function tools(...names: string[]): boolean {
-  return names.every((name) => requireTool(name));
 }
 
 Deno.test("assembleBundle() adds sections that readelf -S lists and objcopy dumps back byte-identical", async () => {

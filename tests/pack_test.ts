@@ -10,36 +10,23 @@ import { join } from "node:path";
 import { readBundle } from "../format/bundle.ts";
 import { decodeRuntimeInfo, FORMAT_VERSION } from "../format/runtime_info.ts";
 import { hostInfo } from "../packers/appdir.ts";
-import { decodeStrictCbor } from "./_cbor.ts";
+import { decodeStrictCbor, FIXED_KEYS } from "./_cbor.ts";
 import {
+  type AppDirOptions,
   APPRUN_OUTPUT,
-  copyRuntime,
   HOST_ELF,
   listDir,
-  makeAppDir,
+  makePackInputs,
   onPath,
+  packArgs,
   packFixture,
   readelfSections,
-  requireTool,
+  requireTools as tools,
   run,
   runCli,
   runOk,
   withTempDir,
 } from "./_helpers.ts";
-
-const FIXED_KEYS = [
-  "AppBundleID",
-  "PelfVersion",
-  "HostInfo",
-  "FilesystemType",
-  "Hash",
-  "DisableRandomWorkDir",
-  "MountOrExtract",
-];
-
-function tools(...names: string[]): boolean {
-  return names.every((name) => requireTool(name));
-}
 
 /** Dumps a section with objcopy, the independent reader. */
 async function dumpSection(bundle: string, name: string, dir: string): Promise<Uint8Array> {
@@ -164,23 +151,12 @@ for (
 ) {
   Deno.test(`pack refuses --add-runtime-info-section ${JSON.stringify(entry)} with exit 2`, async () => {
     await withTempDir(async (dir) => {
-      const appDir = await makeAppDir(join(dir, "A.AppDir"));
-      const runtime = await copyRuntime(dir);
+      const inputs = await makePackInputs(dir);
       const out = join(dir, "out");
       await Deno.mkdir(out);
-      const result = await runCli([
-        "pack",
-        "-a",
-        appDir,
-        "-i",
-        "hello-20260101-me",
-        "--runtime",
-        runtime,
-        "-o",
-        join(out, "x.AppBundle"),
-        "--add-runtime-info-section",
-        entry,
-      ]);
+      const result = await runCli(
+        packArgs(inputs, ["-o", join(out, "x.AppBundle"), "--add-runtime-info-section", entry]),
+      );
       assert.equal(result.code, 2);
       assert.match(result.stderr, pattern);
       assert.deepEqual(await listDir(out), []);
@@ -339,8 +315,7 @@ Deno.test("pack --add-elf-section and --add-updinfo add sections objcopy reads b
 
 Deno.test("pack --add-elf-section refuses a file not named *.elfS, or a missing one", async () => {
   await withTempDir(async (dir) => {
-    const appDir = await makeAppDir(join(dir, "A.AppDir"));
-    const runtime = await copyRuntime(dir);
+    const inputs = await makePackInputs(dir);
     await Deno.writeTextFile(join(dir, "section.bin"), "x");
     for (
       const [file, code, message] of [
@@ -349,19 +324,7 @@ Deno.test("pack --add-elf-section refuses a file not named *.elfS, or a missing 
       ] as const
     ) {
       const output = join(dir, "x.AppBundle");
-      const result = await runCli([
-        "pack",
-        "-a",
-        appDir,
-        "-i",
-        "hello-20260101-me",
-        "--runtime",
-        runtime,
-        "-o",
-        output,
-        "--add-elf-section",
-        file,
-      ]);
+      const result = await runCli(packArgs(inputs, ["-o", output, "--add-elf-section", file]));
       assert.equal(result.code, code);
       assert.match(result.stderr, message);
       await assert.rejects(Deno.stat(output), Deno.errors.NotFound);
@@ -400,8 +363,7 @@ Deno.test("pack warns about an AppBundleID in none of pelf's forms, and still pa
 Deno.test("pack names the bundle after the ID when -o is absent", async () => {
   if (!tools("mksquashfs")) return;
   await withTempDir(async (dir) => {
-    const appDir = await makeAppDir(join(dir, "A.AppDir"));
-    const runtime = await copyRuntime(dir);
+    const inputs = await makePackInputs(dir);
     const work = join(dir, "cwd");
     await Deno.mkdir(work);
     const previous = Deno.cwd();
@@ -412,7 +374,7 @@ Deno.test("pack names the bundle after the ID when -o is absent", async () => {
         ["tool#org/repo:2", "tool.AppBundle"],
       ];
       for (const [id, name] of cases) {
-        const result = await runCli(["pack", "-a", appDir, "-i", id, "--runtime", runtime, "-t"]);
+        const result = await runCli(packArgs(inputs, ["-t"], { id }));
         assert.equal(result.code, 0, result.stderr);
         assert.match(result.stdout, new RegExp(`into ${join(work, name).replaceAll(".", "\\.")} `));
       }
@@ -423,56 +385,36 @@ Deno.test("pack names the bundle after the ID when -o is absent", async () => {
   });
 });
 
-Deno.test("pack refuses an AppDir without AppRun, naming the file", async () => {
-  await withTempDir(async (dir) => {
-    const appDir = await makeAppDir(join(dir, "A.AppDir"), { appRun: false });
-    const runtime = await copyRuntime(dir);
-    const result = await runCli([
-      "pack",
-      "-a",
-      appDir,
-      "-i",
-      "hello-20260101-me",
-      "--runtime",
-      runtime,
-      "-o",
-      join(dir, "x.AppBundle"),
-    ]);
-    assert.equal(result.code, 1);
-    assert.equal(
-      result.stderr,
+const APPRUN_REFUSALS: [string, AppDirOptions, (appDir: string) => string][] = [
+  [
+    "pack refuses an AppDir without AppRun, naming the file",
+    { appRun: false },
+    (appDir) =>
       `pbundle: Cannot pack "${appDir}": it has no AppRun ("${
         join(appDir, "AppRun")
       }" is missing)\n`,
-    );
-    assert.deepEqual(await listDir(dir), ["A.AppDir", "runtime"]);
-  });
-});
+  ],
+  [
+    "pack refuses an AppRun that is not executable, naming the file and the fix",
+    { appRunExecutable: false },
+    (appDir) => {
+      const appRun = join(appDir, "AppRun");
+      return `pbundle: Cannot pack "${appDir}": "${appRun}" is not executable; run chmod +x "${appRun}"\n`;
+    },
+  ],
+];
 
-Deno.test("pack refuses an AppRun that is not executable, naming the file and the fix", async () => {
-  await withTempDir(async (dir) => {
-    const appDir = await makeAppDir(join(dir, "A.AppDir"), { appRunExecutable: false });
-    const runtime = await copyRuntime(dir);
-    const result = await runCli([
-      "pack",
-      "-a",
-      appDir,
-      "-i",
-      "hello-20260101-me",
-      "--runtime",
-      runtime,
-      "-o",
-      join(dir, "x.AppBundle"),
-    ]);
-    const appRun = join(appDir, "AppRun");
-    assert.equal(result.code, 1);
-    assert.equal(
-      result.stderr,
-      `pbundle: Cannot pack "${appDir}": "${appRun}" is not executable; run chmod +x "${appRun}"\n`,
-    );
-    assert.deepEqual(await listDir(dir), ["A.AppDir", "runtime"]);
+for (const [name, options, message] of APPRUN_REFUSALS) {
+  Deno.test(name, async () => {
+    await withTempDir(async (dir) => {
+      const inputs = await makePackInputs(dir, options);
+      const result = await runCli(packArgs(inputs, ["-o", join(dir, "x.AppBundle")]));
+      assert.equal(result.code, 1);
+      assert.equal(result.stderr, message(inputs.appDir));
+      assert.deepEqual(await listDir(dir), ["A.AppDir", "runtime"]);
+    });
   });
-});
+}
 
 for (
   const [what, options, pattern] of [
@@ -550,24 +492,11 @@ for (
   Deno.test(`pack with ${how} and no mkdwarfs names the tool and how to install it`, async () => {
     if (!tools("mksquashfs")) return;
     await withTempDir(async (dir) => {
-      const appDir = await makeAppDir(join(dir, "A.AppDir"));
-      const runtime = await copyRuntime(dir);
+      const inputs = await makePackInputs(dir);
       const out = join(dir, "out");
       await Deno.mkdir(out);
       await withoutMkdwarfs(dir, async () => {
-        const result = await runCli([
-          "pack",
-          "-a",
-          appDir,
-          "-i",
-          "hello-20260101-me",
-          "--runtime",
-          runtime,
-          "-o",
-          join(out, name),
-          "-t",
-          ...args,
-        ]);
+        const result = await runCli(packArgs(inputs, ["-o", join(out, name), "-t", ...args]));
         assert.equal(result.code, 1);
         const lines = result.stderr.trim().split("\n");
         assert.equal(lines.length, 1);
@@ -581,21 +510,10 @@ for (
 
 Deno.test("pack refuses -j squashfs with an output named *.dwfs.AppBundle", async () => {
   await withTempDir(async (dir) => {
-    const appDir = await makeAppDir(join(dir, "A.AppDir"));
-    const runtime = await copyRuntime(dir);
-    const result = await runCli([
-      "pack",
-      "-a",
-      appDir,
-      "-i",
-      "hello-20260101-me",
-      "--runtime",
-      runtime,
-      "-o",
-      join(dir, "x.dwfs.AppBundle"),
-      "-j",
-      "squashfs",
-    ]);
+    const inputs = await makePackInputs(dir);
+    const result = await runCli(
+      packArgs(inputs, ["-o", join(dir, "x.dwfs.AppBundle"), "-j", "squashfs"]),
+    );
     assert.equal(result.code, 2);
     assert.match(
       result.stderr,

@@ -6,13 +6,13 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { areaEnv, listTree, makeBundle } from "./_runtime_helper.ts";
+import { areaEnv, listTree, withBundle } from "./_runtime_helper.ts";
 
 const MAIN = fileURLToPath(new URL("../runtime/main.ts", import.meta.url));
 const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
 
 Deno.test("under Deno the runtime passes arguments, exit statuses and forwarded signals", async () => {
-  const area = await makeBundle({
+  await withBundle({
     files: {
       AppRun: `#!/bin/sh
 case "$1" in
@@ -23,8 +23,7 @@ esac
 `,
     },
     runBehavior: 1,
-  });
-  try {
+  }, async (area) => {
     const env = areaEnv(area, { TARGET_APPIMAGE: area.bundle, DENO_NO_UPDATE_CHECK: "1" });
     const deno = (args: string[]) =>
       new Deno.Command(Deno.execPath(), {
@@ -52,7 +51,5 @@ esac
     assert.equal((await child.status).code, 9);
     assert.match(text, /got TERM/);
     assert.deepEqual(listTree(area.tmp), []);
-  } finally {
-    await area.cleanup();
-  }
+  });
 });

@@ -15,6 +15,7 @@ import {
   mountsUnder,
   runBundleProcess,
   type TestArea,
+  withBundle,
 } from "./_runtime_helper.ts";
 
 const SVG = '<svg xmlns="http://www.w3.org/2000/svg"/>';
@@ -66,8 +67,7 @@ Deno.test("--pbundle_pngIcon, --pbundle_svgIcon, --pbundle_desktop, --pbundle_ap
 });
 
 Deno.test("icon and desktop flags exit 1 when the bundle has none", async () => {
-  const bare = await makeBundle({ files: { AppRun: "#!/bin/sh\n" }, runBehavior: 1 });
-  try {
+  await withBundle({ files: { AppRun: "#!/bin/sh\n" }, runBehavior: 1 }, async (bare) => {
     for (
       const f of [
         "--pbundle_pngIcon",
@@ -81,9 +81,7 @@ Deno.test("icon and desktop flags exit 1 when the bundle has none", async () => 
       assert.equal(r.stdout, "");
       assert.match(r.stderr, /Cannot print the .*: the bundle has none/);
     }
-  } finally {
-    await bare.cleanup();
-  }
+  });
 });
 
 Deno.test("--pbundle_offset and --appimage-offset print the image offset", async () => {
@@ -202,16 +200,13 @@ Deno.test("an unknown runtime flag is refused with a hint, and other arguments g
 });
 
 Deno.test("TARGET_APPIMAGE makes a bundle operate on another bundle", async () => {
-  const other = await makeBundle({
+  await withBundle({
     files: { AppRun: '#!/bin/sh\necho "other: $SELF"\n' },
     runBehavior: 1,
-  });
-  try {
+  }, async (other) => {
     const r = await flag([], { TARGET_APPIMAGE: other.bundle });
     assert.equal(r.stdout, `other: ${other.bundle}\n`, r.stderr);
-  } finally {
-    await other.cleanup();
-  }
+  });
 });
 
 Deno.test({

@@ -14,9 +14,9 @@ import {
   areaEnv,
   fuseWorks,
   listTree,
-  makeBundle,
   runBundleProcess,
   type TestArea,
+  withBundle,
 } from "./_runtime_helper.ts";
 
 const FILES = {
@@ -43,8 +43,7 @@ for (
     name: `a flipped byte in the image is refused (${mode} mode), even after a good run`,
     ignore: mode === "mount" && !fuseWorks(),
     async fn() {
-      const area = await makeBundle({ files: FILES, runBehavior, disableRandomWorkDir: fixed });
-      try {
+      await withBundle({ files: FILES, runBehavior, disableRandomWorkDir: fixed }, async (area) => {
         let r = await runBundleProcess(area.bundle, [], { env: areaEnv(area) });
         assert.equal(r.stdout, "ok \n", r.stderr);
         await flipImageByte(area);
@@ -62,16 +61,13 @@ for (
         assert.equal(r.code, 1);
         assert.match(r.stderr, /does not match the hash/);
         assert.deepEqual(listTree(area.tmp), []);
-      } finally {
-        await area.cleanup();
-      }
+      });
     },
   });
 }
 
 Deno.test("a truncated bundle gets a clear error", async () => {
-  const area = await makeBundle({ files: FILES, runBehavior: 1 });
-  try {
+  await withBundle({ files: FILES, runBehavior: 1 }, async (area) => {
     const info = await readBundle(area.bundle);
     const cuts: [number, RegExp][] = [
       [info.imageOffset + 100, /truncated/],
@@ -93,14 +89,11 @@ Deno.test("a truncated bundle gets a clear error", async () => {
       assert.match(r.stderr, message);
       assert.equal(r.stderr.split("\n").length, 2, r.stderr); // one line
     }
-  } finally {
-    await area.cleanup();
-  }
+  });
 });
 
 Deno.test("a bundle whose runtime info section was removed gets a clear error", async () => {
-  const area = await makeBundle({ files: FILES, runBehavior: 1 });
-  try {
+  await withBundle({ files: FILES, runBehavior: 1 }, async (area) => {
     const bytes = await readFile(area.bundle);
     const name = new TextEncoder().encode(".pbundle_runtime_info\0");
     const at = Buffer.from(bytes).lastIndexOf(Buffer.from(name));
@@ -110,17 +103,14 @@ Deno.test("a bundle whose runtime info section was removed gets a clear error", 
     const r = await runBundleProcess(area.bundle, [], { env: areaEnv(area) });
     assert.equal(r.code, 127);
     assert.match(r.stderr, /has no \.pbundle_runtime_info section/);
-  } finally {
-    await area.cleanup();
-  }
+  });
 });
 
 Deno.test("without FUSE: mode 0 says what is missing and how to run anyway; modes 2 and 3 extract with one line", async () => {
   const emptyPath = await Deno.makeTempDir();
   try {
     for (const mode of [0, 2, 3] as const) {
-      const area = await makeBundle({ files: FILES, runBehavior: mode, noStaticTools: true });
-      try {
+      await withBundle({ files: FILES, runBehavior: mode, noStaticTools: true }, async (area) => {
         const env = areaEnv(area, { PATH: emptyPath });
         const r = await runBundleProcess(area.bundle, ["x"], { env });
         if (mode === 0) {
@@ -138,9 +128,7 @@ Deno.test("without FUSE: mode 0 says what is missing and how to run anyway; mode
           assert.match(r.stderr, /extracting instead/);
         }
         assert.deepEqual(listTree(area.tmp), []);
-      } finally {
-        await area.cleanup();
-      }
+      });
     }
   } finally {
     await Deno.remove(emptyPath, { recursive: true });
@@ -149,37 +137,35 @@ Deno.test("without FUSE: mode 0 says what is missing and how to run anyway; mode
 
 Deno.test("extraction keeps symlinks that point outside as links and writes nothing outside", async () => {
   const outside = await Deno.makeTempDir();
-  const area = await makeBundle({
-    files: {
-      AppRun: "#!/bin/sh\n",
-      "abs-link": { symlink: outside },
-      "rel-link": { symlink: "../../../../../../../tmp" },
-      "dir/file": "inside",
-    },
-    runBehavior: 1,
-  });
+  const files = {
+    AppRun: "#!/bin/sh\n",
+    "abs-link": { symlink: outside },
+    "rel-link": { symlink: "../../../../../../../tmp" },
+    "dir/file": "inside",
+  };
   try {
-    const cwd = join(area.root, "x");
-    await mkdir(cwd);
-    const r = await runBundleProcess(area.bundle, ["--appimage-extract"], {
-      env: areaEnv(area),
-      cwd,
+    await withBundle({ files, runBehavior: 1 }, async (area) => {
+      const cwd = join(area.root, "x");
+      await mkdir(cwd);
+      const r = await runBundleProcess(area.bundle, ["--appimage-extract"], {
+        env: areaEnv(area),
+        cwd,
+      });
+      assert.equal(r.code, 0, r.stderr);
+      const root = join(cwd, "squashfs-root");
+      assert.ok((await lstat(join(root, "abs-link"))).isSymbolicLink());
+      assert.equal(await readlink(join(root, "abs-link")), outside);
+      assert.ok((await lstat(join(root, "rel-link"))).isSymbolicLink());
+      assert.deepEqual(listTree(outside), []);
+      // Extracting again over the existing tree still does not follow the links.
+      const again = await runBundleProcess(area.bundle, ["--appimage-extract"], {
+        env: areaEnv(area),
+        cwd,
+      });
+      assert.equal(again.code, 0, again.stderr);
+      assert.deepEqual(listTree(outside), []);
     });
-    assert.equal(r.code, 0, r.stderr);
-    const root = join(cwd, "squashfs-root");
-    assert.ok((await lstat(join(root, "abs-link"))).isSymbolicLink());
-    assert.equal(await readlink(join(root, "abs-link")), outside);
-    assert.ok((await lstat(join(root, "rel-link"))).isSymbolicLink());
-    assert.deepEqual(listTree(outside), []);
-    // Extracting again over the existing tree still does not follow the links.
-    const again = await runBundleProcess(area.bundle, ["--appimage-extract"], {
-      env: areaEnv(area),
-      cwd,
-    });
-    assert.equal(again.code, 0, again.stderr);
-    assert.deepEqual(listTree(outside), []);
   } finally {
-    await area.cleanup();
     await Deno.remove(outside, { recursive: true });
   }
 });

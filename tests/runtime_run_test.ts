@@ -15,6 +15,7 @@ import {
   makeBundle,
   runBundleProcess,
   type TestArea,
+  withBundle,
 } from "./_runtime_helper.ts";
 
 const STATUS_APPRUN = `#!/bin/sh
@@ -183,8 +184,7 @@ for (const mode of ["mount", "extract"] as const) {
 }
 
 Deno.test("portable home, config and share beside the bundle replace HOME and XDG dirs", async () => {
-  const area = await makeBundle({ files: FILES, runBehavior: 1 });
-  try {
+  await withBundle({ files: FILES, runBehavior: 1 }, async (area) => {
     const env = areaEnv(area, { XDG_CONFIG_HOME: "/somewhere/config" });
     let r = await runBundleProcess(area.bundle, ["--pbundle_portableHome"], { env });
     assert.equal(r.code, 0, r.stderr);
@@ -206,14 +206,11 @@ Deno.test("portable home, config and share beside the bundle replace HOME and XD
     assert.equal(vars.REAL_XDG_CONFIG_HOME, "/somewhere/config");
     assert.equal(vars.XDG_DATA_HOME, join(area.root, "out", ".testapp-20260101-pbundle.share"));
     assert.equal(vars.REAL_XDG_DATA_HOME, join(area.home, ".local", "share"));
-  } finally {
-    await area.cleanup();
-  }
+  });
 });
 
 Deno.test("a symlink named after a program in the bundle's bin dirs runs it (multicall), like --pbundle_link", async () => {
-  const area = await makeBundle({ files: FILES, runBehavior: 1 });
-  try {
+  await withBundle({ files: FILES, runBehavior: 1 }, async (area) => {
     const link = join(area.root, "out", "tool");
     await symlink(area.bundle, link);
     let r = await runBundleProcess(link, ["x", "y"], { env: areaEnv(area) });
@@ -234,14 +231,11 @@ Deno.test("a symlink named after a program in the bundle's bin dirs runs it (mul
     });
     assert.match(r.stdout, /\.pbundles\/testapp-20260101-pbundle_/);
     assert.deepEqual(listTree(area.tmp), []);
-  } finally {
-    await area.cleanup();
-  }
+  });
 });
 
 Deno.test("APPIMAGE_EXTRACT_AND_RUN=1 extracts and runs; NO_CLEANUP=1 keeps the directory", async () => {
-  const area = await makeBundle({ files: FILES, runBehavior: 0 });
-  try {
+  await withBundle({ files: FILES, runBehavior: 0 }, async (area) => {
     let r = await runBundleProcess(area.bundle, ["env"], {
       env: areaEnv(area, { APPIMAGE_EXTRACT_AND_RUN: "1" }),
     });
@@ -258,9 +252,7 @@ Deno.test("APPIMAGE_EXTRACT_AND_RUN=1 extracts and runs; NO_CLEANUP=1 keeps the 
       env: areaEnv(area),
     });
     assert.ok(listTree(area.tmp).some((p) => appDir.endsWith(p)));
-  } finally {
-    await area.cleanup();
-  }
+  });
 });
 
 Deno.test("(cleanup of the shared test bundles)", async () => {

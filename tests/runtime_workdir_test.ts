@@ -12,9 +12,9 @@ import {
   areaEnv,
   fuseWorks,
   listTree,
-  makeBundle,
   mountsUnder,
   runBundleProcess,
+  withBundle,
 } from "./_runtime_helper.ts";
 
 const APPRUN = `#!/bin/sh
@@ -53,8 +53,7 @@ async function run(cmd: string, args: string[]) {
 }
 
 Deno.test("20 concurrent first launches of an extract-mode bundle all succeed with the same output", async () => {
-  const area = await makeBundle({ files: FILES, runBehavior: 1, disableRandomWorkDir: true });
-  try {
+  await withBundle({ files: FILES, runBehavior: 1, disableRandomWorkDir: true }, async (area) => {
     const runs = await Promise.all(
       Array.from({ length: 20 }, () => runBundleProcess(area.bundle, [], { env: areaEnv(area) })),
     );
@@ -70,8 +69,7 @@ Deno.test("20 concurrent first launches of an extract-mode bundle all succeed wi
     const r = await runBundleProcess(area.bundle, ["appdir"], { env: areaEnv(area) });
     assert.equal(r.stdout.trim(), join(apps, entries[0]!, "root"));
     // 20 concurrent random-dir extractions too.
-    const random = await makeBundle({ files: FILES, runBehavior: 1 });
-    try {
+    await withBundle({ files: FILES, runBehavior: 1 }, async (random) => {
       const all = await Promise.all(
         Array.from(
           { length: 20 },
@@ -80,17 +78,12 @@ Deno.test("20 concurrent first launches of an extract-mode bundle all succeed wi
       );
       for (const one of all) assert.equal(one.stdout, "hello from the image\n", one.stderr);
       assert.deepEqual(listTree(random.tmp), []);
-    } finally {
-      await random.cleanup();
-    }
-  } finally {
-    await area.cleanup();
-  }
+    });
+  });
 });
 
 Deno.test("a killed or unmarked extraction in the cache is never used", async () => {
-  const area = await makeBundle({ files: FILES, runBehavior: 1, disableRandomWorkDir: true });
-  try {
+  await withBundle({ files: FILES, runBehavior: 1, disableRandomWorkDir: true }, async (area) => {
     let r = await runBundleProcess(area.bundle, ["appdir"], { env: areaEnv(area) });
     const root = r.stdout.trim();
     const final = join(root, "..");
@@ -104,17 +97,14 @@ Deno.test("a killed or unmarked extraction in the cache is never used", async ()
     r = await runBundleProcess(area.bundle, [], { env: areaEnv(area) });
     assert.equal(r.stdout, "hello from the image\n", r.stderr);
     assert.deepEqual((await readdir(apps)).filter((n) => n.startsWith(".")), []);
-  } finally {
-    await area.cleanup();
-  }
+  });
 });
 
 Deno.test({
   name: "a fixed mount is shared by concurrent instances and unmounted when the last one exits",
   ignore: !fuseWorks(),
   async fn() {
-    const area = await makeBundle({ files: FILES, runBehavior: 0, disableRandomWorkDir: true });
-    try {
+    await withBundle({ files: FILES, runBehavior: 0, disableRandomWorkDir: true }, async (area) => {
       const env = areaEnv(area);
       const a = spawnBundle(area.bundle, ["sleep"], env);
       const ra = await waitReady(a);
@@ -135,9 +125,7 @@ Deno.test({
       await b.stderr.cancel();
       assert.deepEqual(await mountsUnder(area.tmp), []);
       assert.deepEqual(listTree(area.tmp), []);
-    } finally {
-      await area.cleanup();
-    }
+    });
   },
 });
 
@@ -148,31 +136,31 @@ for (const fixed of [false, true]) {
     } mount) and by --pbundle_cleanup`,
     ignore: !fuseWorks(),
     async fn() {
-      const area = await makeBundle({ files: FILES, runBehavior: 0, disableRandomWorkDir: fixed });
-      try {
-        const env = areaEnv(area);
-        for (const cleaner of [[], ["--pbundle_cleanup"]]) {
-          const child = spawnBundle(area.bundle, ["sleep"], env);
-          const { pid, reader } = await waitReady(child);
-          child.kill("SIGKILL");
-          await child.status;
-          Deno.kill(pid, "SIGKILL"); // the orphaned app
-          await reader.cancel();
-          await child.stderr.cancel();
-          await new Promise((r) => setTimeout(r, 100));
-          assert.equal((await mountsUnder(area.tmp)).length, 1);
-          assert.notDeepEqual(listTree(area.tmp), []);
-          const r = await runBundleProcess(area.bundle, cleaner.length ? cleaner : ["appdir"], {
-            env,
-          });
-          assert.equal(r.code, 0, r.stderr);
-          if (cleaner.length) assert.match(r.stdout, /removed /);
-          assert.deepEqual(await mountsUnder(area.tmp), []);
-          assert.deepEqual(listTree(area.tmp), []);
-        }
-      } finally {
-        await area.cleanup();
-      }
+      await withBundle(
+        { files: FILES, runBehavior: 0, disableRandomWorkDir: fixed },
+        async (area) => {
+          const env = areaEnv(area);
+          for (const cleaner of [[], ["--pbundle_cleanup"]]) {
+            const child = spawnBundle(area.bundle, ["sleep"], env);
+            const { pid, reader } = await waitReady(child);
+            child.kill("SIGKILL");
+            await child.status;
+            Deno.kill(pid, "SIGKILL"); // the orphaned app
+            await reader.cancel();
+            await child.stderr.cancel();
+            await new Promise((r) => setTimeout(r, 100));
+            assert.equal((await mountsUnder(area.tmp)).length, 1);
+            assert.notDeepEqual(listTree(area.tmp), []);
+            const r = await runBundleProcess(area.bundle, cleaner.length ? cleaner : ["appdir"], {
+              env,
+            });
+            assert.equal(r.code, 0, r.stderr);
+            if (cleaner.length) assert.match(r.stdout, /removed /);
+            assert.deepEqual(await mountsUnder(area.tmp), []);
+            assert.deepEqual(listTree(area.tmp), []);
+          }
+        },
+      );
     },
   });
 }
@@ -181,8 +169,7 @@ Deno.test({
   name: "with $TMPDIR mounted noexec, an extract-mode bundle works from an exec-allowed dir",
   ignore: !isRoot,
   async fn() {
-    const area = await makeBundle({ files: FILES, runBehavior: 1 });
-    try {
+    await withBundle({ files: FILES, runBehavior: 1 }, async (area) => {
       await run("mount", ["-t", "tmpfs", "-o", "noexec,size=16m", "tmpfs", area.tmp]);
       try {
         const r = await runBundleProcess(area.bundle, ["appdir"], { env: areaEnv(area) });
@@ -194,9 +181,7 @@ Deno.test({
       } finally {
         await run("umount", [area.tmp]);
       }
-    } finally {
-      await area.cleanup();
-    }
+    });
   },
 });
 
@@ -204,9 +189,8 @@ Deno.test({
   name: "a bundle on read-only media runs in every mode and nothing is written beside it",
   ignore: !isRoot,
   async fn() {
-    const area = await makeBundle({ files: FILES, runBehavior: 1, disableRandomWorkDir: true });
-    const media = join(area.root, "media");
-    try {
+    await withBundle({ files: FILES, runBehavior: 1, disableRandomWorkDir: true }, async (area) => {
+      const media = join(area.root, "media");
       await mkdir(media);
       await run("mount", ["-t", "tmpfs", "-o", "size=300m", "tmpfs", media]);
       try {
@@ -225,9 +209,7 @@ Deno.test({
       } finally {
         await run("umount", [media]);
       }
-    } finally {
-      await area.cleanup();
-    }
+    });
   },
 });
 
@@ -235,12 +217,11 @@ Deno.test({
   name: "a read-only or full cache directory gives a clear error for a cached extraction",
   ignore: !isRoot,
   async fn() {
-    const area = await makeBundle({
+    await withBundle({
       files: { ...FILES, "big.bin": "x".repeat(200_000) },
       runBehavior: 1,
       disableRandomWorkDir: true,
-    });
-    try {
+    }, async (area) => {
       await run("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", area.cache]);
       try {
         const r = await runBundleProcess(area.bundle, [], { env: areaEnv(area) });
@@ -261,8 +242,6 @@ Deno.test({
       } finally {
         await run("umount", [area.cache]);
       }
-    } finally {
-      await area.cleanup();
-    }
+    });
   },
 });

@@ -10,7 +10,14 @@ import assert from "node:assert/strict";
 import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { alive, waitFor } from "./_fullstack.ts";
-import { childrenOf, chromiumPath, hostPythonPath, packedExample, startBundle } from "./_window.ts";
+import {
+  childrenOf,
+  chromiumPath,
+  hostPythonPath,
+  packedExample,
+  type RunningBundle,
+  startBundle,
+} from "./_window.ts";
 
 const CHROMIUM = chromiumPath();
 const ignore = CHROMIUM === undefined || hostPythonPath() === undefined;
@@ -41,25 +48,56 @@ function fakeBin(
   return { browser, argsFile, openedFile };
 }
 
+/** The packed example started to open a window, with the browser of {@linkcode fakeBin}. */
+interface WindowedApp {
+  /** The running bundle. */
+  app: RunningBundle;
+  /** Where the browser wrapper writes its pid and arguments. */
+  argsFile: string;
+  /** Where the fake xdg-open writes the address it was given. */
+  openedFile: string;
+}
+
+/**
+ * Runs `fn` with the packed example started not headless, with a display and
+ * BROWSER naming the wrapper of {@linkcode fakeBin} (whose directory also heads
+ * PATH); then stops the app and removes the wrapper, whatever happens.
+ *
+ * @returns The app's exit status.
+ */
+async function withWindowedApp(
+  browserExit: number | undefined,
+  fn: (windowed: WindowedApp) => Promise<void>,
+): Promise<number> {
+  const bundle = await packedExample();
+  const temp = await Deno.makeTempDir();
+  const bin = join(temp, "bin");
+  const { browser, argsFile, openedFile } = fakeBin(bin, browserExit);
+  const app = await startBundle(bundle, {
+    waitForUrl: false,
+    env: {
+      PBUNDLE_HEADLESS: "0",
+      DISPLAY: ":0",
+      BROWSER: browser,
+      PATH: `${bin}:${Deno.env.get("PATH")}`,
+    },
+  });
+  let status: number;
+  try {
+    await fn({ app, argsFile, openedFile });
+  } finally {
+    status = await app.stop();
+    await Deno.remove(temp, { recursive: true });
+  }
+  return status;
+}
+
 Deno.test({
   name:
     "window launcher: app mode with its own profile; closing the window ends the app and frees the profile",
   ignore,
   fn: async () => {
-    const bundle = await packedExample();
-    const temp = await Deno.makeTempDir();
-    const bin = join(temp, "bin");
-    const { browser, argsFile } = fakeBin(bin);
-    const app = await startBundle(bundle, {
-      waitForUrl: false,
-      env: {
-        PBUNDLE_HEADLESS: "0",
-        DISPLAY: ":0",
-        BROWSER: browser,
-        PATH: `${bin}:${Deno.env.get("PATH")}`,
-      },
-    });
-    try {
+    await withWindowedApp(undefined, async ({ app, argsFile }) => {
       assert.ok(
         await waitFor(() => app.stderr().includes("a page connected for events"), 20000),
         `the page never connected:\n${app.stderr()}`,
@@ -101,10 +139,7 @@ Deno.test({
       assert.ok(!alive(backend!.pid), "the backend stopped");
       assert.ok(!existsSync(join(profile, "SingletonLock")), "the profile lock is released");
       assert.ok(existsSync(profile), "the profile stays for the next launch");
-    } finally {
-      await app.stop();
-      await Deno.remove(temp, { recursive: true });
-    }
+    });
   },
 });
 
@@ -112,20 +147,7 @@ Deno.test({
   name: "window launcher: SIGTERM to the app closes its window and stops the backend",
   ignore,
   fn: async () => {
-    const bundle = await packedExample();
-    const temp = await Deno.makeTempDir();
-    const bin = join(temp, "bin");
-    const { browser, argsFile } = fakeBin(bin);
-    const app = await startBundle(bundle, {
-      waitForUrl: false,
-      env: {
-        PBUNDLE_HEADLESS: "0",
-        DISPLAY: ":0",
-        BROWSER: browser,
-        PATH: `${bin}:${Deno.env.get("PATH")}`,
-      },
-    });
-    try {
+    await withWindowedApp(undefined, async ({ app, argsFile }) => {
       assert.ok(
         await waitFor(() => app.stderr().includes("a page connected for events"), 20000),
         app.stderr(),
@@ -138,10 +160,7 @@ Deno.test({
       // The app waits for its window and backend before it exits: nothing outlives it.
       assert.ok(!alive(browserPid), "the browser outlived the app");
       assert.ok(!alive(backend.pid), "the backend outlived the app");
-    } finally {
-      await app.stop();
-      await Deno.remove(temp, { recursive: true });
-    }
+    });
   },
 });
 
@@ -149,20 +168,7 @@ Deno.test({
   name: "window launcher: a browser that cannot start falls back to xdg-open",
   ignore,
   fn: async () => {
-    const bundle = await packedExample();
-    const temp = await Deno.makeTempDir();
-    const bin = join(temp, "bin");
-    const { browser, openedFile } = fakeBin(bin, 1);
-    const app = await startBundle(bundle, {
-      waitForUrl: false,
-      env: {
-        PBUNDLE_HEADLESS: "0",
-        DISPLAY: ":0",
-        BROWSER: browser,
-        PATH: `${bin}:${Deno.env.get("PATH")}`,
-      },
-    });
-    try {
+    const status = await withWindowedApp(1, async ({ app, openedFile }) => {
       assert.ok(await waitFor(() => existsSync(openedFile), 20000), app.stderr());
       assert.match(
         app.stderr(),
@@ -177,10 +183,8 @@ Deno.test({
         page.headers.get("set-cookie") ?? "",
         /^pbundle_session_\d+=[\w-]+; Path=\/; HttpOnly; SameSite=Strict$/,
       );
-    } finally {
-      assert.equal(await app.stop(), 143);
-      await Deno.remove(temp, { recursive: true });
-    }
+    });
+    assert.equal(status, 143);
   },
 });
 

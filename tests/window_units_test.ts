@@ -36,9 +36,22 @@ import {
   startAppServer,
 } from "../runtime/fullstack/window/app_server.ts";
 import { createWindowFrontend } from "../runtime/fullstack/window/window_frontend.ts";
+import type { BridgeConfig } from "../runtime/fullstack/window/bridge_script.ts";
 import { PROBE, waitFor } from "./_fullstack.ts";
 
 const quiet = createLogger("test", { level: "error", write: () => {} });
+
+/** The bridge config of a page titled "t" with no methods, no backend and no size limits. */
+function plainBridgeConfig(): BridgeConfig {
+  return {
+    methods: [],
+    backend: null,
+    title: "t",
+    allowNewWindow: false,
+    minWidth: null,
+    minHeight: null,
+  };
+}
 
 /** Logs in through the launch address; returns the session cookie. */
 async function login(url: string): Promise<string> {
@@ -159,14 +172,7 @@ Deno.test("the app server: one-time launch token, 403 without the session, WebSo
     log: quiet,
     call: (method, params) =>
       method === "fail" ? Promise.reject(new Error("nope ü")) : Promise.resolve({ method, params }),
-    bridgeConfig: () => ({
-      methods: [],
-      backend: null,
-      title: "t",
-      allowNewWindow: false,
-      minWidth: null,
-      minHeight: null,
-    }),
+    bridgeConfig: plainBridgeConfig,
   });
   try {
     const cookie = await login(server.launchUrl);
@@ -380,14 +386,7 @@ Deno.test("the app server greets each page that connects for events (onConnect)"
     frontendDir: dir,
     log: quiet,
     call: () => Promise.resolve(null),
-    bridgeConfig: () => ({
-      methods: [],
-      backend: null,
-      title: "t",
-      allowNewWindow: false,
-      minWidth: null,
-      minHeight: null,
-    }),
+    bridgeConfig: plainBridgeConfig,
     onConnect: (send) => send("pbundle.backend_failed", { restarts: 5, message: "gave up" }),
   });
   try {
