@@ -124,6 +124,15 @@ function parseFlags<const T extends FlagSpec>(
         `see pbundle ${command} --help`,
       );
     }
+    if ((error as { code?: string }).code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+      // "Option '-a, --add-appdir <value>' argument missing" / "Option '--json' does not take an argument"
+      const long = /--[\w-]+/.exec(message)?.[0] ?? flag ?? "an option";
+      const missing = /argument missing/.test(message);
+      throw new UsageError(
+        `Cannot run pbundle ${command}: ${long} ${missing ? "needs a value" : "takes no value"}`,
+        `see pbundle ${command} --help`,
+      );
+    }
     throw new UsageError(`Cannot run pbundle ${command}: ${message.replace(/\.$/, "")}`);
   }
 }

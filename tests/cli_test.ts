@@ -442,6 +442,11 @@ for (
       /Cannot use run behavior "4": expected 0, 1, 2 or 3/,
     ],
     [["pack", "-i", "y", "--runtime", "z"], /Cannot pack: --add-appdir is required/],
+    [
+      ["pack", "-a"],
+      /Cannot run pbundle pack: --add-appdir needs a value\nhint: see pbundle pack --help\n$/,
+    ],
+    [["inspect", "--json=yes", "f"], /Cannot run pbundle inspect: --json takes no value\n/],
     [["inspect"], /expected one FILE, got 0/],
     [["extract"], /expected FILE and an optional DIR/],
   ] as const
