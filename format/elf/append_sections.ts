@@ -24,7 +24,7 @@ import {
   SHT_PROGBITS,
   SHT_STRTAB,
 } from "./elf_constants.ts";
-import { readElfLayout, writeSectionHeader } from "./read_elf.ts";
+import { emptySectionHeader, readElfLayout, writeSectionHeader } from "./read_elf.ts";
 import type { ElfLayout, SectionHeader } from "./read_elf.ts";
 
 /** A section to add. */
@@ -99,13 +99,13 @@ export function planSectionAppend(
   let shstrndx = layout.shstrndx;
   let oldNames = layout.shstrtab;
   if (headers.length === 0) {
-    headers.push(emptyHeader(SHT_NULL, 0));
+    headers.push(emptySectionHeader(SHT_NULL, 0));
   }
   if (shstrndx === 0) {
     // No name table yet: add one as a new section named .shstrtab.
     oldNames = new Uint8Array([0]);
     shstrndx = headers.length;
-    headers.push(emptyHeader(SHT_STRTAB, 0));
+    headers.push(emptySectionHeader(SHT_STRTAB, 0));
     // Its own name follows the leading NUL byte of the new table.
     headers[shstrndx]!.nameOffset = oldNames.length;
   }
@@ -123,7 +123,7 @@ export function planSectionAppend(
   for (const section of sections) {
     const nameBytes = encoder.encode(`${section.name}\0`);
     headers.push({
-      ...emptyHeader(section.type ?? SHT_PROGBITS, namesLength),
+      ...emptySectionHeader(section.type ?? SHT_PROGBITS, namesLength),
       offset: cursor,
       size: section.data.length,
       addralign: 1n,
@@ -163,21 +163,6 @@ export function planSectionAppend(
   writes.push({ offset: E_SHSTRNDX_OFFSET, bytes: strndx });
 
   return { writes, end: shoff + table.length };
-}
-
-function emptyHeader(type: number, nameOffset: number): SectionHeader {
-  return {
-    nameOffset,
-    type,
-    flags: 0n,
-    addr: 0n,
-    offset: 0,
-    size: 0,
-    link: 0,
-    info: 0,
-    addralign: type === SHT_NULL ? 0n : 1n,
-    entsize: 0n,
-  };
 }
 
 /**

@@ -35,6 +35,7 @@ import {
   SH_TYPE_OFFSET,
   SHN_XINDEX,
   SHT_NOBITS,
+  SHT_NULL,
 } from "./elf_constants.ts";
 
 /** The fields of the ELF-64 header that pbundle reads. */
@@ -197,6 +198,30 @@ export function parseSectionHeader(
     info: view.getUint32(SH_INFO_OFFSET, true),
     addralign: view.getBigUint64(SH_ADDRALIGN_OFFSET, true),
     entsize: view.getBigUint64(SH_ENTSIZE_OFFSET, true),
+  };
+}
+
+/**
+ * A section header with every field zero but its type and name (alignment 1,
+ * or 0 for SHT_NULL): the start of a new section, or the blank left where a
+ * section was removed.
+ *
+ * @param type sh_type.
+ * @param nameOffset sh_name, the offset of the name in .shstrtab.
+ * @returns The header.
+ */
+export function emptySectionHeader(type: number, nameOffset: number): SectionHeader {
+  return {
+    nameOffset,
+    type,
+    flags: 0n,
+    addr: 0n,
+    offset: 0,
+    size: 0,
+    link: 0,
+    info: 0,
+    addralign: type === SHT_NULL ? 0n : 1n,
+    entsize: 0n,
   };
 }
 

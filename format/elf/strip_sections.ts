@@ -44,7 +44,7 @@ import {
   SHT_RELA,
   SHT_STRTAB,
 } from "./elf_constants.ts";
-import { readElfLayout, readExactly, writeSectionHeader } from "./read_elf.ts";
+import { emptySectionHeader, readElfLayout, readExactly, writeSectionHeader } from "./read_elf.ts";
 import type { ElfFile, ElfLayout, SectionHeader } from "./read_elf.ts";
 import type { PlannedWrite } from "./append_sections.ts";
 
@@ -235,18 +235,7 @@ export function planStrip(layout: StripLayout, fileSize: number): StripPlan {
     if (newIndex[i] === undefined) continue;
     const h = headers[i]!;
     if (removed.has(i)) {
-      out.push({
-        nameOffset: 0,
-        type: SHT_NULL,
-        flags: 0n,
-        addr: 0n,
-        offset: 0,
-        size: 0,
-        link: 0,
-        info: 0,
-        addralign: 0n,
-        entsize: 0n,
-      });
+      out.push(emptySectionHeader(SHT_NULL, 0));
       continue;
     }
     let nameOffset = 0;
