@@ -85,7 +85,10 @@ export function buildAppEnvironment(
   env.APPDIR = appDir;
   env.SELF = ctx.bundlePath;
   env.APPIMAGE = ctx.bundlePath;
-  env.ARGV0 = basename(ctx.argv0) || basename(ctx.bundlePath);
+  // The document's ARGV0 is the base name of $SELF, even when the bundle was
+  // started through a symlink (AppImage's ARGV0 is argv[0] itself; multicall
+  // reads argv[0] separately, see run_bundle.ts).
+  env.ARGV0 = basename(ctx.bundlePath);
   env.OWD = ctx.cwd;
   const binDirs = BIN_DIRS.map((d) => join(appDir, d)).filter(isDir);
   if (toolsDir) binDirs.push(toolsDir);

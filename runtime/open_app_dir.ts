@@ -33,6 +33,7 @@ import {
   mountImage,
   mountImageOwned,
   type OwnedMount,
+  readMounts,
   unmount,
   unmountOwned,
 } from "./fuse_mount.ts";
@@ -221,7 +222,8 @@ async function extractRandom(
   } catch (error) {
     if (error instanceof RuntimeError) throw error;
     throw new RuntimeError(
-      `Cannot extract "${ctx.bundlePath}" into "${work.dir}": ${describeError(error)}; ` +
+      `Cannot extract "${ctx.bundlePath}" into "${work.dir}": ${describeError(error)}` +
+        `${fullDisk(work.dir, error)}; ` +
         `free some space, or set TMPDIR to a directory with room`,
     );
   }
@@ -265,16 +267,32 @@ async function extractCached(ctx: RuntimeContext, tools: ToolBox): Promise<strin
     registerInstance(join(final, "instances"));
   } catch (error) {
     if (error instanceof RuntimeError) throw error;
+    const cause = writeFailureCause(base, error);
     throw new RuntimeError(
-      `Cannot extract "${ctx.bundlePath}" into the cache "${base}": ${
-        describeError(writeFailureCause(base, error))
-      }; ` +
+      `Cannot extract "${ctx.bundlePath}" into the cache "${base}": ${describeError(cause)}` +
+        `${fullDisk(base, cause)}; ` +
         `free some space or set XDG_CACHE_HOME to a writable directory`,
     );
   }
   onCleanup(() => unregisterInstance(join(final, "instances")));
   pruneOtherHashes(base, hash);
   return join(final, "root");
+}
+
+/**
+ * Names the filesystem that ran out of room, for a write that failed with
+ * ENOSPC or EDQUOT: ` on the filesystem mounted at "/mnt/x"` (the mount that
+ * holds `path`), or "" for any other failure.
+ */
+function fullDisk(path: string, error: unknown): string {
+  const code = (error as { code?: string })?.code;
+  if (code !== "ENOSPC" && code !== "EDQUOT") return "";
+  let best = "";
+  for (const { mountPoint } of readMounts()) {
+    const inside = path === mountPoint || mountPoint === "/" || path.startsWith(`${mountPoint}/`);
+    if (inside && mountPoint.length >= best.length) best = mountPoint;
+  }
+  return best ? ` on the filesystem mounted at "${best}"` : "";
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   areaEnv,
   fuseWorks,
   listTree,
+  mountsUnder,
   runBundleProcess,
   type TestArea,
   withBundle,
@@ -50,8 +51,24 @@ for (
         r = await runBundleProcess(area.bundle, [], { env: areaEnv(area) });
         if (fixed) {
           // The runtime info's hash names the good extraction, which was
-          // verified when made: trusting it runs the good app, never the bad bytes.
-          assert.ok(r.code === 0 || r.code === 127, r.stderr);
+          // completed and verified when made: it is trusted, so the good app
+          // runs from it and the flipped bytes are never read.
+          assert.equal(r.code, 0, r.stderr);
+          assert.equal(r.stdout, "ok \n");
+          assert.equal(r.stderr, "");
+          // Without that cache, the damaged bundle is refused before its
+          // image is first used, and nothing is cached from it.
+          const fresh = areaEnv(area, { XDG_CACHE_HOME: join(area.root, "fresh-cache") });
+          r = await runBundleProcess(area.bundle, [], { env: fresh });
+          assert.equal(r.code, 127);
+          assert.match(r.stderr, /its image does not match the hash in its runtime info/);
+          assert.equal(r.stdout, "");
+          assert.deepEqual(
+            listTree(join(area.root, "fresh-cache", "pbundle", "apps")).filter((p) =>
+              p.includes("/")
+            ),
+            [],
+          );
         } else {
           assert.equal(r.code, 127);
           assert.match(r.stderr, /its image does not match the hash in its runtime info/);
@@ -132,6 +149,121 @@ Deno.test("without FUSE: mode 0 says what is missing and how to run anyway; mode
     }
   } finally {
     await Deno.remove(emptyPath, { recursive: true });
+  }
+});
+
+const isRoot = Deno.uid() === 0;
+
+/**
+ * Runs a bundle in a mount namespace of its own whose /dev is a fresh tmpfs
+ * holding only null, zero, full, random and urandom: /dev/fuse is missing for
+ * it alone.
+ */
+async function runWithoutDevFuse(area: TestArea, args: string[], env: Record<string, string>) {
+  const saved = join(area.root, "saved-dev");
+  await mkdir(saved, { recursive: true });
+  const script = `set -e
+mount --bind /dev "$0"
+mount -t tmpfs -o size=64k,mode=755 tmpfs /dev
+for d in null zero full random urandom; do : > "/dev/$d"; mount --bind "$0/$d" "/dev/$d"; done
+test ! -e /dev/fuse
+exec "$@"`;
+  const out = await new Deno.Command("unshare", {
+    args: ["-m", "--propagation", "private", "/bin/sh", "-c", script, saved, area.bundle, ...args],
+    env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+Deno.test({
+  name:
+    "without /dev/fuse: modes 2 and 3 extract with one line on stderr; mode 0 says /dev/fuse is missing",
+  ignore: !isRoot, // a mount namespace needs CAP_SYS_ADMIN
+  async fn() {
+    for (const mode of [0, 2, 3] as const) {
+      await withBundle({ files: FILES, runBehavior: mode }, async (area) => {
+        const r = await runWithoutDevFuse(area, ["x"], areaEnv(area));
+        if (mode === 0) {
+          assert.equal(r.code, 127);
+          assert.equal(r.stdout, "");
+          assert.equal(
+            r.stderr,
+            `pbundle runtime: Cannot mount the image of "${area.bundle}": /dev/fuse is missing ` +
+              `or not accessible; install fuse3 and squashfuse, or run it anyway with ` +
+              `--pbundle_extract_and_run (or APPIMAGE_EXTRACT_AND_RUN=1)\n`,
+          );
+          const anyway = await runWithoutDevFuse(
+            area,
+            ["--pbundle_extract_and_run", "x"],
+            areaEnv(area),
+          );
+          assert.equal(anyway.code, 0, anyway.stderr);
+          assert.equal(anyway.stdout, "ok x\n");
+        } else {
+          assert.equal(r.code, 0, r.stderr);
+          assert.equal(r.stdout, "ok x\n");
+          assert.equal(
+            r.stderr,
+            "pbundle runtime: /dev/fuse is missing or not accessible; extracting instead\n",
+          );
+        }
+        assert.deepEqual(listTree(area.tmp), []);
+      });
+    }
+  },
+});
+
+Deno.test("when the mount fails (a squashfuse that exits 1): modes 2 and 3 extract with one line; mode 0 fails saying why", async () => {
+  const fake = await Deno.makeTempDir();
+  try {
+    const log = join(fake, "calls.log");
+    await writeFile(
+      join(fake, "squashfuse"),
+      `#!/bin/sh\nprintf '%s\\n' "$*" >> '${log}'\n` +
+        `echo "fuse: device not found, try 'modprobe fuse' first" >&2\nexit 1\n`,
+      { mode: 0o755 },
+    );
+    for (const mode of [0, 2, 3] as const) {
+      await writeFile(log, "");
+      // No tools section: the squashfuse on PATH is the one the runtime runs.
+      await withBundle({ files: FILES, runBehavior: mode, noStaticTools: true }, async (area) => {
+        const env = areaEnv(area, { PATH: `${fake}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}` });
+        const r = await runBundleProcess(area.bundle, ["x"], { env });
+        const offset = (await readBundle(area.bundle)).imageOffset;
+        assert.match(
+          await readFile(log, "utf8"),
+          new RegExp(`-o offset=${offset} ${area.bundle} `),
+        );
+        const why = `mounting failed: ${join(fake, "squashfuse")} failed: ` +
+          `fuse: device not found, try 'modprobe fuse' first`;
+        if (mode === 0) {
+          assert.equal(r.code, 127);
+          assert.equal(r.stdout, "");
+          assert.equal(
+            r.stderr,
+            `pbundle runtime: Cannot mount the image of "${area.bundle}": ${why}; install fuse3 ` +
+              `and squashfuse, or run it anyway with --pbundle_extract_and_run ` +
+              `(or APPIMAGE_EXTRACT_AND_RUN=1)\n`,
+          );
+        } else {
+          assert.equal(r.code, 0, r.stderr);
+          assert.equal(r.stdout, "ok x\n");
+          assert.equal(r.stderr, `pbundle runtime: ${why}; extracting instead\n`);
+        }
+        assert.deepEqual(await mountsUnder(area.tmp), []);
+        assert.deepEqual(listTree(area.tmp), []);
+      });
+    }
+  } finally {
+    await Deno.remove(fake, { recursive: true });
   }
 });
 

@@ -234,6 +234,51 @@ Deno.test("a symlink named after a program in the bundle's bin dirs runs it (mul
   });
 });
 
+Deno.test("ARGV0 is the base name of $SELF, also when started through a symlink that is no multicall name", async () => {
+  await withBundle({ files: FILES, runBehavior: 1 }, async (area) => {
+    const link = join(area.root, "launcher");
+    await symlink(area.bundle, link);
+    const r = await runBundleProcess(link, ["env"], { env: areaEnv(area) });
+    assert.equal(r.code, 0, r.stderr);
+    const vars = Object.fromEntries(
+      r.stdout.trim().split("\n").map((
+        l,
+      ) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+    );
+    assert.equal(vars.SELF, area.bundle);
+    assert.equal(vars.ARGV0, "app.AppBundle"); // not "launcher", as AppImage would say
+    // Multicall still reads the symlink's own name.
+    const tool = join(area.root, "tool");
+    await symlink(link, tool);
+    const multi = await runBundleProcess(tool, ["x"], { env: areaEnv(area) });
+    assert.equal(multi.stdout, "tool ran with x\n", multi.stderr);
+  });
+});
+
+Deno.test("--appimage-portable-home creates BUNDLE.home, which is $HOME from then on", async () => {
+  await withBundle({ files: FILES, runBehavior: 1 }, async (area) => {
+    const env = areaEnv(area);
+    let r = await runBundleProcess(area.bundle, ["env"], { env });
+    assert.match(r.stdout, new RegExp(`^HOME=${area.home}$`, "m"));
+    r = await runBundleProcess(area.bundle, ["--appimage-portable-home"], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `${area.bundle}.home\n`);
+    assert.ok((await Deno.stat(`${area.bundle}.home`)).isDirectory);
+    assert.deepEqual(
+      (await Array.fromAsync(Deno.readDir(join(area.root, "out")))).map((e) => e.name).sort(),
+      [
+        "app.AppBundle",
+        "app.AppBundle.home",
+      ],
+    );
+    r = await runBundleProcess(area.bundle, ["env"], { env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^HOME=${area.bundle}\\.home$`, "m"));
+    assert.match(r.stdout, new RegExp(`^REAL_HOME=${area.home}$`, "m"));
+    assert.match(r.stdout, /^XDG_CONFIG_HOME=$/m); // only HOME was made portable
+  });
+});
+
 Deno.test("APPIMAGE_EXTRACT_AND_RUN=1 extracts and runs; NO_CLEANUP=1 keeps the directory", async () => {
   await withBundle({ files: FILES, runBehavior: 0 }, async (area) => {
     let r = await runBundleProcess(area.bundle, ["env"], {

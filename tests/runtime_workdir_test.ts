@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   areaEnv,
@@ -65,9 +65,20 @@ Deno.test("20 concurrent first launches of an extract-mode bundle all succeed wi
     const entries = await readdir(apps);
     assert.equal(entries.length, 1, entries.join(", ")); // one extraction, no temporaries left
     assert.deepEqual(listTree(area.tmp), []);
-    // The next launch uses the cache: same output, still one extraction.
+    // The next launch uses the cache and extracts nothing: a file added to the
+    // cached tree survives (a new extraction renames a fresh tree into place),
+    // and the extracted file keeps its inode and mtime.
+    const root = join(apps, entries[0]!, "root");
+    await writeFile(join(root, "probe"), "left by the test");
+    const before = await stat(join(root, "data.txt"));
     const r = await runBundleProcess(area.bundle, ["appdir"], { env: areaEnv(area) });
-    assert.equal(r.stdout.trim(), join(apps, entries[0]!, "root"));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), root);
+    assert.equal(await readFile(join(root, "probe"), "utf8"), "left by the test");
+    const after = await stat(join(root, "data.txt"));
+    assert.equal(after.ino, before.ino);
+    assert.equal(after.mtimeMs, before.mtimeMs);
+    assert.deepEqual(await readdir(apps), entries);
     // 20 concurrent random-dir extractions too.
     await withBundle({ files: FILES, runBehavior: 1 }, async (random) => {
       const all = await Promise.all(
@@ -165,6 +176,72 @@ for (const fixed of [false, true]) {
   });
 }
 
+Deno.test("a runtime killed with SIGKILL in extract mode leaves a random work dir that the next launch and --pbundle_cleanup remove", async () => {
+  await withBundle({ files: FILES, runBehavior: 1 }, async (area) => {
+    const env = areaEnv(area);
+    const root = join(area.tmp, ".pbundles");
+    for (const cleaner of [["appdir"], ["--pbundle_cleanup"]]) {
+      const child = spawnBundle(area.bundle, ["sleep"], env);
+      const { pid, reader } = await waitReady(child);
+      child.kill("SIGKILL");
+      await child.status;
+      Deno.kill(pid, "SIGKILL"); // the orphaned app
+      await reader.cancel();
+      await child.stderr.cancel();
+      // The killed run's extraction is still there, with its dead owner.
+      const left = await readdir(root);
+      assert.equal(left.length, 1, left.join(", "));
+      assert.match(left[0]!, /^testapp-20260101-pbundle_/);
+      assert.equal(await readFile(join(root, left[0]!, "app", "data.txt"), "utf8"), "the image");
+      const r = await runBundleProcess(area.bundle, cleaner, { env });
+      assert.equal(r.code, 0, r.stderr);
+      if (cleaner[0] === "--pbundle_cleanup") {
+        assert.match(r.stdout, new RegExp(`removed .*${left[0]}`));
+      } else {
+        // The next launch ran in a directory of its own and removed both.
+        assert.match(r.stdout, new RegExp(`^${root}/testapp-20260101-pbundle_`));
+        assert.ok(!r.stdout.includes(left[0]!), r.stdout);
+      }
+      assert.deepEqual(listTree(area.tmp), []);
+    }
+  });
+});
+
+for (const mode of ["mount", "extract"] as const) {
+  Deno.test({
+    name: `the random work dir of ${
+      mode === "mount" ? "a mount" : "an extract"
+    }-mode run has mode 0700, inside a root of mode 0700`,
+    ignore: mode === "mount" && !fuseWorks(),
+    async fn() {
+      await withBundle({ files: FILES, runBehavior: mode === "mount" ? 0 : 1 }, async (area) => {
+        // A umask that would leave directories open to everyone must not matter.
+        const child = new Deno.Command("/bin/sh", {
+          args: ["-c", 'umask 000; exec "$0" sleep', area.bundle],
+          env: areaEnv(area),
+          clearEnv: true,
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        const { pid, reader } = await waitReady(child);
+        try {
+          const root = join(area.tmp, ".pbundles");
+          const [name, ...others] = await readdir(root);
+          assert.deepEqual(others, []);
+          assert.equal((await stat(root)).mode! & 0o777, 0o700);
+          assert.equal((await stat(join(root, name!))).mode! & 0o777, 0o700);
+        } finally {
+          Deno.kill(pid, "SIGTERM");
+          await child.status;
+          await reader.cancel();
+          await child.stderr.cancel();
+        }
+        assert.deepEqual(listTree(area.tmp), []);
+      });
+    },
+  });
+}
+
 Deno.test({
   name: "with $TMPDIR mounted noexec, an extract-mode bundle works from an exec-allowed dir",
   ignore: !isRoot,
@@ -234,11 +311,19 @@ Deno.test({
       try {
         const r = await runBundleProcess(area.bundle, [], { env: areaEnv(area) });
         assert.equal(r.code, 127);
-        assert.match(
+        assert.equal(r.stdout, "");
+        assert.equal(
           r.stderr,
-          /Cannot .*cache.*no space left on the device \(ENOSPC\)|Cannot .*cache/,
+          `pbundle runtime: Cannot extract "${area.bundle}" into the cache "${
+            join(area.cache, "pbundle", "apps", "testapp-20260101-pbundle")
+          }": no space left on the device (ENOSPC) on the filesystem mounted at "${area.cache}"; ` +
+            `free some space or set XDG_CACHE_HOME to a writable directory\n`,
         );
-        assert.match(r.stderr, /free some space or set XDG_CACHE_HOME/);
+        // Nothing half-written is left to be trusted: no extraction, no temporary.
+        assert.deepEqual(
+          listTree(join(area.cache, "pbundle", "apps")).filter((p) => p.includes("/")),
+          [],
+        );
       } finally {
         await run("umount", [area.cache]);
       }
