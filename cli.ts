@@ -2,8 +2,9 @@
  * The `pbundle` command: argv to options, a library call, and an exit code.
  * This is the only module that prints or exits.
  *
- * Exit codes: 0 success; 1 bad input (a missing file, a corrupt bundle, a failed
- * verification); 2 a usage mistake (an unknown flag, a missing argument).
+ * Exit codes: 0 success; 1 bad input (a missing or unreadable file, a corrupt
+ * bundle, a failed verification); 2 a usage mistake (an unknown flag, a missing
+ * argument).
  *
  * @module
  */
@@ -14,7 +15,7 @@ import { basename, resolve } from "node:path";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { createHash } from "node:crypto";
-import { FormatError, InputError, UsageError } from "./errors.ts";
+import { FormatError, InputError, systemErrorMessage, UsageError } from "./errors.ts";
 import { nearest } from "./_suggest.ts";
 import { removeTempPaths } from "./_temp_paths.ts";
 import { VERSION } from "./version.ts";
@@ -24,6 +25,7 @@ import { readBundle, verifyBundle } from "./format/bundle.ts";
 import { extractImage } from "./image/extract_image.ts";
 import { pack, parseRuntimeInfoEntries } from "./packers/appdir.ts";
 import { collectStaticTools } from "./packers/collect_static_tools.ts";
+import { parseBlockSize } from "./packers/make_image.ts";
 import { buildRuntime, hostTarget } from "./runtime/build/build_runtime.ts";
 import { packFullstack, runDev } from "./packers/fullstack/mod.ts";
 import { stdioFrontend } from "./runtime/fullstack/host.ts";
@@ -61,11 +63,15 @@ AppDirs (pelf's flags):
   -i, --appbundle-id ID           name-date-maintainer, name#repo[:version] or name#repo[:version]@date
   -o, --output-to FILE            the bundle to write (default: derived from the ID)
   -c, --compression ALGO[:LEVEL]  zstd (default, level 15), gzip, xz, lz4 or lzo
+                                  (with --mksquashfs, xz and lz4 take no level)
+  -B, --block-size SIZE           squashfs block size: a power of two from 4K to 1M,
+                                  as bytes or with K or M (default 128K)
   -j, --filesystem TYPE           squashfs (default) or dwarfs; inferred from *.dwfs.AppBundle
       --runtime FILE              the runtime ELF to put at the head of the bundle
                                   (default: the cached runtime, built when missing)
       --static-tools-dir DIR      take the static tools from DIR instead of PATH
-  -t, --no-static-tools           add no .pbundle_static_tools section
+  -t, --no-static-tools           add no .pbundle_static_tools section (none is added
+                                  anyway when the runtime carries the tools: --embed-tools)
       --prefer-tools-in-path      the runtime uses tools on PATH before the bundled ones
       --list-static-tools         list the static tools that would be bundled, and exit
   -d, --disable-use-random-workdir  one fixed work directory per ID and image hash
@@ -143,6 +149,7 @@ async function runPack(args: string[], io: CliIo): Promise<number> {
     "appbundle-id": { type: "string", short: "i" },
     "output-to": { type: "string", short: "o" },
     "compression": { type: "string", short: "c" },
+    "block-size": { type: "string", short: "B" },
     "filesystem": { type: "string", short: "j" },
     "runtime": { type: "string" },
     "static-tools-dir": { type: "string" },
@@ -177,6 +184,11 @@ async function runPack(args: string[], io: CliIo): Promise<number> {
     );
   }
   if (values.config !== undefined || values.build || values.strategy || values["keep-appdir"]) {
+    if (values["block-size"] !== undefined) {
+      throw new UsageError(
+        "Cannot pack: --block-size applies to AppDirs (-a); a full-stack pack uses 128K blocks",
+      );
+    }
     return await runPackFullstack(values, io);
   }
   if (values["list-static-tools"]) {
@@ -216,6 +228,9 @@ async function runPack(args: string[], io: CliIo): Promise<number> {
   else options.onRuntimeLog = (line) => io.err(`pbundle: ${line}\n`);
   if (values["output-to"] !== undefined) options.output = values["output-to"];
   if (values.compression !== undefined) options.compression = values.compression;
+  if (values["block-size"] !== undefined) {
+    options.blockSize = parseBlockSize(values["block-size"]);
+  }
   if (filesystem !== undefined) options.filesystem = filesystem;
   if (values["static-tools-dir"] !== undefined) options.staticToolsDir = values["static-tools-dir"];
   if (values["no-static-tools"]) options.noStaticTools = true;
@@ -239,7 +254,9 @@ async function runPack(args: string[], io: CliIo): Promise<number> {
       }; ` +
         `${result.runtimeInfo.FilesystemType} image of ${
           formatSize(result.imageSize)
-        } at offset ${result.imageOffset})\n`,
+        } at offset ${result.imageOffset}${
+          result.toolsInRuntime ? "; no static tools section: the runtime carries the tools" : ""
+        })\n`,
     );
   }
   return 0;
@@ -588,6 +605,13 @@ export async function main(args: string[], io: CliIo = defaultIo): Promise<numbe
     }
     if (error instanceof FormatError || error instanceof InputError) {
       io.err(`pbundle: ${error.message}\n`);
+      return 1;
+    }
+    // A file the system refused (missing, unreadable, in the way) is the
+    // user's to fix, not a bug: one line naming the path, no stack trace.
+    const system = systemErrorMessage(error);
+    if (system !== undefined) {
+      io.err(`pbundle: ${system}\n`);
       return 1;
     }
     throw error;

@@ -7,8 +7,8 @@
  */
 
 import { spawn } from "node:child_process";
-import { mkdir } from "node:fs/promises";
-import { InputError } from "../errors.ts";
+import { mkdir, rm, stat } from "node:fs/promises";
+import { InputError, systemErrorMessage } from "../errors.ts";
 import type { BundleInfo } from "../format/bundle.ts";
 import { SquashfsImage } from "../format/squashfs/mod.ts";
 import { findOnPath } from "../runtime/_find_program.ts";
@@ -40,14 +40,64 @@ export interface ExtractImageOptions {
  * @param dest The directory to extract into; created when missing.
  * @param options Patterns and a warning callback.
  * @throws {FormatError} When the squashfs image is corrupt or hostile.
- * @throws {InputError} When dwarfsextract is missing or fails.
+ * @throws {InputError} When `dest` is a file or cannot be created or written
+ * (a directory this call created is removed again), or dwarfsextract is missing or fails.
  */
 export async function extractImage(
   bundle: BundleInfo,
   dest: string,
   options: ExtractImageOptions = {},
 ): Promise<void> {
-  await mkdir(dest, { recursive: true });
+  const created = await makeDestination(dest);
+  try {
+    await extractInto(bundle, dest, options);
+  } catch (error) {
+    // A failed extraction into a directory it made leaves nothing behind.
+    if (created !== undefined) await rm(created, { recursive: true, force: true });
+    if (error instanceof Error && !(error instanceof InputError)) {
+      const system = systemErrorMessage(error);
+      if (system !== undefined) throw new InputError(system);
+    }
+    throw error;
+  }
+}
+
+/**
+ * Makes the destination directory, refusing a file in its place.
+ *
+ * @returns The first directory created, or undefined when `dest` existed.
+ */
+async function makeDestination(dest: string): Promise<string | undefined> {
+  try {
+    if (!(await stat(dest)).isDirectory()) {
+      throw new InputError(`Cannot extract into "${dest}": it is not a directory`);
+    }
+    return undefined;
+  } catch (error) {
+    if (error instanceof InputError) throw error;
+    if ((error as { code?: string }).code !== "ENOENT") {
+      throw new InputError(`Cannot extract into "${dest}": ${describeState(error)}`);
+    }
+  }
+  try {
+    return await mkdir(dest, { recursive: true });
+  } catch (error) {
+    throw new InputError(`Cannot extract into "${dest}": ${describeState(error)}`);
+  }
+}
+
+/** The state part of a system error's message ("permission denied"). */
+function describeState(error: unknown): string {
+  const message = systemErrorMessage(error);
+  if (message !== undefined) return message.slice(message.indexOf(": ") + 2);
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function extractInto(
+  bundle: BundleInfo,
+  dest: string,
+  options: ExtractImageOptions,
+): Promise<void> {
   if (bundle.runtimeInfo.FilesystemType === "squashfs") {
     const image = await SquashfsImage.open(bundle.path, bundle.imageOffset);
     try {

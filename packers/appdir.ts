@@ -1,6 +1,7 @@
 /**
  * The AppDir packer: pelf's builder, flag for flag. It checks the AppDir, makes
- * its image, builds the runtime info and static tools sections, and assembles
+ * its image, builds the runtime info and static tools sections (none when the
+ * runtime is of the embed edition and carries the tools itself), and assembles
  * the bundle into a temporary file that is renamed into place when complete.
  *
  * @module
@@ -23,7 +24,8 @@ import type { FilesystemType, MountOrExtract, RuntimeInfo } from "../format/runt
 import { createStaticToolsArchive, STATIC_TOOLS_SECTION } from "../format/static_tools.ts";
 import { outputNameFromId, parseAppBundleId } from "./appbundle_id.ts";
 import { collectStaticTools } from "./collect_static_tools.ts";
-import { makeImage, parseCompression } from "./make_image.ts";
+import { checkBlockSize, DEFAULT_BLOCK_SIZE, makeImage, parseCompression } from "./make_image.ts";
+import { readRuntimeTools } from "./_runtime_tools.ts";
 import type { Compression } from "./make_image.ts";
 import { cachedRuntime } from "../runtime/build/build_runtime.ts";
 
@@ -84,6 +86,12 @@ export interface PackOptions {
   /** --add-updinfo STRING: the .upd_info section. */
   updInfo?: string;
   /**
+   * -B/--block-size: the squashfs data block size in bytes, a power of two
+   * from 4096 (4K) to 1048576 (1M). Squashfs only.
+   * @default {131072}
+   */
+  blockSize?: number;
+  /**
    * --mksquashfs: make the squashfs image with the host's mksquashfs instead of
    * pbundle's own writer.
    * @default {false}
@@ -115,8 +123,14 @@ export interface PackResult {
   imageSize: number;
   /** The bundle's size. */
   size: number;
-  /** The static tools carried, by name. */
+  /** The static tools carried in the .pbundle_static_tools section, by name. */
   staticTools: string[];
+  /**
+   * The runtime carries the static tools itself (an embed-edition runtime, built
+   * with `pbundle runtime build --embed-tools`), so no .pbundle_static_tools
+   * section was added.
+   */
+  toolsInRuntime: boolean;
 }
 
 /** The runtime info key that tells the runtime to prefer tools on PATH. */
@@ -245,7 +259,8 @@ export function parseRuntimeInfoEntries(entries: readonly string[]): Record<stri
  *
  * @param options What to pack and how.
  * @returns What was written.
- * @throws {UsageError} For contradictory or malformed options.
+ * @throws {UsageError} For contradictory or malformed options (a block size that is not a
+ * power of two from 4 KiB to 1 MiB, or one given for DwarFS).
  * @throws {InputError} For a missing AppDir, runtime or output directory, or a failing tool.
  * @throws {FormatError} When the runtime is not a 64-bit little-endian ELF.
  */
@@ -277,6 +292,14 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     throw new UsageError(`Cannot use run behavior ${runBehavior}: expected 0, 1, 2 or 3`);
   }
   const compression: Compression = parseCompression(options.compression ?? "zstd");
+  if (options.blockSize !== undefined) {
+    if (filesystem !== "squashfs") {
+      throw new UsageError(
+        `Cannot use a block size with a ${filesystem} image: --block-size applies to squashfs`,
+      );
+    }
+    checkBlockSize(options.blockSize);
+  }
   await checkOutputDir(output);
   let runtime = options.runtime;
   if (runtime === undefined) {
@@ -284,6 +307,17 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     runtime = built.path;
   }
   await checkRuntime(runtime);
+  let toolsInRuntime: boolean;
+  try {
+    toolsInRuntime = (await readRuntimeTools(runtime)).embedded;
+  } catch (error) {
+    throw new InputError(`Cannot use the runtime "${runtime}": ${describeFsError(error)}`);
+  }
+  if (toolsInRuntime && options.staticToolsDir !== undefined && !options.noStaticTools) {
+    warn(
+      `--static-tools-dir "${options.staticToolsDir}" is ignored: the runtime carries its own static tools (embed edition)`,
+    );
+  }
   const sections: NewSection[] = [];
   for (const file of options.elfSections ?? []) {
     if (!file.endsWith(".elfS")) {
@@ -310,6 +344,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
       output: image,
       filesystem,
       compression,
+      blockSize: options.blockSize ?? DEFAULT_BLOCK_SIZE,
       progress: options.progress ?? false,
       useTool: options.mksquashfs ?? false,
       onWarning: warn,
@@ -329,7 +364,8 @@ export async function pack(options: PackOptions): Promise<PackResult> {
       { name: RUNTIME_INFO_SECTION, data: encodeRuntimeInfo(runtimeInfo) },
     ];
     let staticTools: string[] = [];
-    if (!options.noStaticTools) {
+    // An embed-edition runtime carries the tools; a section would shadow them.
+    if (!options.noStaticTools && !toolsInRuntime) {
       const toolsDir = join(work, "tools");
       const collected = await collectStaticTools(filesystem, toolsDir, options.staticToolsDir);
       if (collected.missing.length > 0) {
@@ -360,7 +396,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
       output,
       magic: options.appimageCompat ? "AI" : "AB",
     });
-    return { output, runtimeInfo, imageOffset, imageSize, size, staticTools };
+    return { output, runtimeInfo, imageOffset, imageSize, size, staticTools, toolsInRuntime };
   } finally {
     await rm(work, { recursive: true, force: true });
     untrack();

@@ -60,6 +60,90 @@ export function parseCompression(text: string): Compression {
   return result;
 }
 
+/** The default squashfs data block size, as mksquashfs's: 128 KiB. */
+export const DEFAULT_BLOCK_SIZE = 131072;
+
+/** The smallest squashfs data block size: 4 KiB. */
+export const MIN_BLOCK_SIZE = 4096;
+
+/** The largest squashfs data block size: 1 MiB. */
+export const MAX_BLOCK_SIZE = 1048576;
+
+const BLOCK_SIZE_HINT = "e.g. -B 131072, -B 128K or -B 1M (a power of two from 4K to 1M)";
+
+/**
+ * Checks a squashfs block size in bytes: a power of two from 4 KiB to 1 MiB.
+ *
+ * @param bytes The block size.
+ * @throws {UsageError} When it is not one.
+ */
+export function checkBlockSize(bytes: number): void {
+  if (
+    !Number.isInteger(bytes) || bytes < MIN_BLOCK_SIZE || bytes > MAX_BLOCK_SIZE ||
+    (bytes & (bytes - 1)) !== 0
+  ) {
+    throw new UsageError(
+      `Cannot use block size ${bytes}: expected a power of two from 4096 (4K) to 1048576 (1M)`,
+      BLOCK_SIZE_HINT,
+    );
+  }
+}
+
+/**
+ * Parses `-B SIZE`: bytes ("131072") or KiB and MiB with a suffix ("128K",
+ * "1M"; "KiB" and "MiB" too), a power of two from 4K to 1M.
+ *
+ * @param text The option's value.
+ * @returns The block size in bytes.
+ * @throws {UsageError} When the text is not such a size.
+ */
+export function parseBlockSize(text: string): number {
+  const m = /^(\d+)(k|kib|m|mib)?$/i.exec(text.trim());
+  const unit = m?.[2]?.[0]?.toLowerCase();
+  const bytes = m ? Number(m[1]) * (unit === "k" ? 1024 : unit === "m" ? 1048576 : 1) : NaN;
+  if (
+    !Number.isInteger(bytes) || bytes < MIN_BLOCK_SIZE || bytes > MAX_BLOCK_SIZE ||
+    (bytes & (bytes - 1)) !== 0
+  ) {
+    throw new UsageError(
+      `Cannot use block size "${text}": expected a power of two from 4K to 1M`,
+      BLOCK_SIZE_HINT,
+    );
+  }
+  return bytes;
+}
+
+/**
+ * The mksquashfs options that carry a compression level. mksquashfs takes a
+ * level for gzip, zstd and lzo (-Xcompression-level); its xz has none (only a
+ * dictionary size and filters) and its lz4 none either (only -Xhc), so a level
+ * given for those is ignored with a warning rather than turned into something
+ * else.
+ *
+ * @param compression The compression asked for.
+ * @returns The options, and a warning when the level is ignored.
+ */
+export function mksquashfsCompressionArgs(
+  compression: Compression,
+): { args: string[]; warning?: string } {
+  const { algorithm, level } = compression;
+  if (algorithm === "zstd") {
+    return { args: ["-Xcompression-level", String(level ?? DEFAULT_ZSTD_LEVEL)] };
+  }
+  if (level === undefined) return { args: [] };
+  if (algorithm === "gzip" || algorithm === "lzo") {
+    return { args: ["-Xcompression-level", String(level)] };
+  }
+  const has = algorithm === "xz"
+    ? "only a dictionary size (-Xdict-size) and filters (-Xbcj)"
+    : "only high compression (-Xhc)";
+  return {
+    args: [],
+    warning:
+      `mksquashfs's ${algorithm} has no compression level (${has}); ignoring the level ${level} of "-c ${algorithm}:${level}"`,
+  };
+}
+
 /** What {@linkcode makeImageWithTool} needs. */
 export interface MakeImageOptions {
   /** The AppDir. */
@@ -70,10 +154,15 @@ export interface MakeImageOptions {
   filesystem: FilesystemType;
   /** The compression. */
   compression: Compression;
-  /** Block size in bytes (squashfs). */
+  /**
+   * Block size in bytes (squashfs).
+   * @default {131072}
+   */
   blockSize?: number;
   /** Show the tool's progress (on a terminal). */
   progress?: boolean;
+  /** Called with each warning (a level mksquashfs cannot use, the native writer's notes). */
+  onWarning?: (message: string) => void;
 }
 
 function installHint(tool: string): string {
@@ -86,8 +175,6 @@ function installHint(tool: string): string {
 export interface MakeAnyImageOptions extends MakeImageOptions {
   /** Use mksquashfs for squashfs instead of the native writer. */
   useTool: boolean;
-  /** Called with each warning of the native writer. */
-  onWarning?: (message: string) => void;
 }
 
 /**
@@ -109,7 +196,7 @@ export async function makeImage(
     const result = await writeSquashfs(options.appDir, options.output, {
       compression: algorithm,
       level: level ?? (algorithm === "zstd" ? DEFAULT_ZSTD_LEVEL : 9),
-      blockSize: options.blockSize ?? 131072,
+      blockSize: options.blockSize ?? DEFAULT_BLOCK_SIZE,
       ...(progress ? { onProgress: progress } : {}),
       ...(options.onWarning ? { onWarning: options.onWarning } : {}),
     });
@@ -162,7 +249,7 @@ export async function makeImageWithTool(options: MakeImageOptions): Promise<void
       "-comp",
       algorithm,
       "-b",
-      String(options.blockSize ?? 131072),
+      String(options.blockSize ?? DEFAULT_BLOCK_SIZE),
       "-all-root",
       "-mkfs-time",
       "0",
@@ -173,15 +260,13 @@ export async function makeImageWithTool(options: MakeImageOptions): Promise<void
       // issue's 300 MB and is no slower (bench/pack_memory.ts).
       "-mem",
       MKSQUASHFS_MEMORY,
+      // A file or directory it cannot read is an error, not an empty file or
+      // a silently missing directory (mksquashfs's default).
+      "-exit-on-error",
     ];
-    if (level !== undefined && algorithm !== "lzo" && algorithm !== "lz4") {
-      args.push(
-        algorithm === "zstd" || algorithm === "gzip" ? "-Xcompression-level" : "-Xdict-size",
-      );
-      args.push(algorithm === "xz" ? "100%" : String(level));
-    } else if (algorithm === "zstd") {
-      args.push("-Xcompression-level", String(DEFAULT_ZSTD_LEVEL));
-    }
+    const compressionArgs = mksquashfsCompressionArgs(options.compression);
+    if (compressionArgs.warning) options.onWarning?.(compressionArgs.warning);
+    args.push(...compressionArgs.args);
     if (!options.progress) args.push("-no-progress", "-quiet");
   } else {
     args = [

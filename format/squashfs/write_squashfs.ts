@@ -14,7 +14,7 @@
  */
 import * as fs from "node:fs";
 import { createHash } from "node:crypto";
-import { InputError } from "../../errors.ts";
+import { InputError, systemErrorMessage } from "../../errors.ts";
 import { compressBlock, compressionId, type CompressionName } from "./compressors.ts";
 import { type CompressedBlock, CompressorPool } from "./_compressor_pool.ts";
 import {
@@ -121,6 +121,36 @@ interface Entry {
   data: FileData | undefined;
   inodeNumber: number;
   inodeRef: MetadataRef | undefined;
+}
+
+/**
+ * Turns a failure to read the source into an InputError naming the path, e.g.
+ * `Cannot open "/AppDir/lib/x.so": permission denied`.
+ */
+function readError(error: unknown, what: string): InputError {
+  if (error instanceof InputError) return error;
+  return new InputError(
+    systemErrorMessage(error) ?? `Cannot read ${what}: ${(error as Error).message}`,
+  );
+}
+
+/** Opens a source file for reading, or fails with an InputError naming it. */
+function openSource(path: HostPath): ReturnType<typeof openFile> {
+  try {
+    const handle = openFile(path);
+    return {
+      read(buf, position) {
+        try {
+          return handle.read(buf, position);
+        } catch (error) {
+          throw readError(error, `"${showPath(path)}"`);
+        }
+      },
+      close: () => handle.close(),
+    };
+  } catch (error) {
+    throw readError(error, `"${showPath(path)}"`);
+  }
 }
 
 function compareBytes(a: Uint8Array, b: Uint8Array): number {
@@ -288,8 +318,7 @@ export async function writeSquashfs(
   try {
     root = scan(sourceDir, new Uint8Array(0), rootStat);
   } catch (error) {
-    if (error instanceof InputError) throw error;
-    throw new InputError(`Cannot read the tree "${sourceDir}": ${(error as Error).message}`);
+    throw readError(error, `the tree "${sourceDir}"`);
   }
 
   // Regular files in pre-order: the data order.
@@ -316,7 +345,7 @@ export async function writeSquashfs(
     const seen = new Map<string, Entry>();
     for (const file of group) {
       const hash = createHash("sha256");
-      const handle = openFile(file.path);
+      const handle = openSource(file.path);
       try {
         for (let pos = 0; pos < file.stat.size;) {
           const n = handle.read(hashBuffer, pos);
@@ -414,7 +443,7 @@ export async function writeSquashfs(
       }
       const fullBlocks = Math.floor(size / blockSize);
       const tail = size % blockSize;
-      const handle = openFile(file.path);
+      const handle = openSource(file.path);
       try {
         const readExactly = (buf: Uint8Array, at: number) => {
           if (handle.read(buf, at) !== buf.length) {
