@@ -16,16 +16,20 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readdirSync,
+  readFileSync,
   readSync,
   renameSync,
+  statSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
 import type * as Zlib from "node:zlib";
 import { dirname, join } from "node:path";
 import { builtin, embeddedTools } from "./_engine.ts";
+import type { SectionLocation } from "../format/bundle_layout.ts";
 import type { RuntimeContext } from "./runtime_context.ts";
-import { selfIdentity } from "./instance_lock.ts";
+import { isIdentityAlive, selfIdentity } from "./instance_lock.ts";
 import { removeTree } from "./remove_tree.ts";
 import { findOnPath, isExecutableFile } from "./_find_program.ts";
 
@@ -40,6 +44,27 @@ export interface Tool {
 }
 
 const COMPLETE_MARKER = ".pbundle-complete";
+/** Where the hashes of bundles' tool sections are remembered, under the tools root. */
+const SECTIONS_DIR = ".sections";
+const HEX_SHA256 = /^[0-9a-f]{64}$/;
+
+/** Removes temporary tool directories whose run died (SIGKILL during a first extraction). */
+function cleanAbandoned(root: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const match = /^\.tmp-.+-(\d+-\d+)$/.exec(name);
+    if (match && !isIdentityAlive(match[1]!)) {
+      try {
+        removeTree(join(root, name));
+      } catch { /* try again next time */ }
+    }
+  }
+}
 
 function readRange(path: string, offset: number, size: number): Uint8Array {
   const bytes = new Uint8Array(size);
@@ -93,20 +118,7 @@ export class ToolBox {
       const embedded = embeddedTools();
       const section = this.#ctx.bundle.staticTools;
       if (section && section.size > 0) {
-        // Keyed by the image hash and the section's place and size, not by a
-        // hash of the section: hashing it on every launch would cost more than
-        // the rest of the start-up. The marker file records the section's
-        // SHA-256 once, when the tools are extracted.
-        const key = `${this.#ctx.info.Hash.slice(0, 16)}-${section.offset.toString(16)}-${
-          section.size.toString(16)
-        }`;
-        this.#dir = this.#materialize(key, (dest) => {
-          const bytes = readRange(this.#ctx.bundlePath, section.offset, section.size);
-          extractArchiveSync(bytes, dest);
-          return builtin<typeof Crypto>("node:crypto").createHash("sha256").update(bytes).digest(
-            "hex",
-          );
-        });
+        this.#dir = this.#bundledToolsDir(section);
       } else if (embedded) {
         this.#dir = this.#materialize(`embed-${embedded.id}`, (dest) => {
           for (const file of embedded.files) {
@@ -126,11 +138,50 @@ export class ToolBox {
     return this.#dir;
   }
 
+  /**
+   * The tools directory of a .pbundle_static_tools section:
+   * `<cache>/tools/<sha256 of the section's bytes>`, so every bundle that
+   * carries the same tools (the archive is reproducible) shares one copy. The
+   * section's hash is remembered in `<cache>/tools/.sections/<dev>-<ino>`,
+   * keyed by the bundle file's identity (device, inode, size, mtime, ctime) as
+   * the image's verification is: later launches of the unchanged file skip
+   * reading and hashing the section (and loading node:crypto).
+   */
+  #bundledToolsDir(section: SectionLocation): string {
+    const root = join(this.#ctx.cacheRoot, "tools");
+    const stat = statSync(this.#ctx.bundlePath, { bigint: true });
+    const identity = `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}:` +
+      `${section.offset}:${section.size}`;
+    const stamp = join(root, SECTIONS_DIR, `${stat.dev}-${stat.ino}`);
+    try {
+      const [stampIdentity, digest] = readFileSync(stamp, "utf8").split(" ");
+      if (stampIdentity === identity && digest && HEX_SHA256.test(digest)) {
+        const dir = join(root, digest);
+        if (existsSync(join(dir, COMPLETE_MARKER))) return dir;
+      }
+    } catch { /* no stamp yet */ }
+    const bytes = readRange(this.#ctx.bundlePath, section.offset, section.size);
+    const digest = builtin<typeof Crypto>("node:crypto").createHash("sha256").update(bytes)
+      .digest("hex");
+    const dir = this.#materialize(digest, (dest) => {
+      extractArchiveSync(bytes, dest);
+      return digest;
+    });
+    try {
+      mkdirSync(join(root, SECTIONS_DIR), { recursive: true, mode: 0o700 });
+      const temporary = `${stamp}.${selfIdentity()}`;
+      writeFileSync(temporary, `${identity} ${digest}`);
+      renameSync(temporary, stamp);
+    } catch { /* an unwritable stamp only costs hashing again next time */ }
+    return dir;
+  }
+
   #materialize(key: string, fill: (dest: string) => string | void): string {
     const root = join(this.#ctx.cacheRoot, "tools");
     const dir = join(root, key);
     if (existsSync(join(dir, COMPLETE_MARKER))) return dir;
     mkdirSync(root, { recursive: true, mode: 0o700 });
+    cleanAbandoned(root);
     const temporary = join(root, `.tmp-${key}-${selfIdentity()}`);
     removeTree(temporary);
     try {
