@@ -67,7 +67,9 @@ Deno.test("pack, inspect and verify --json print the documented shapes", async (
       imageSize: "number",
       size: "number",
       staticTools: "array",
+      toolsInRuntime: "boolean",
     }, "pack");
+    assert.equal(pack.toolsInRuntime, false, "a plain ELF runtime carries no tools");
     assertShape(pack.runtimeInfo, RUNTIME_INFO, "pack.runtimeInfo");
 
     const inspected = await runCli(["inspect", bundle, "--json"]);

@@ -13,6 +13,7 @@ import { withIdentBytes } from "../fixtures/make_elf.ts";
 import { assembleBundle, hashImage, readBundle } from "../format/bundle.ts";
 import { EI_CLASS, EI_DATA, ELFCLASS32, ELFDATA2MSB } from "../format/elf/elf_constants.ts";
 import { encodeRuntimeInfo, FORMAT_VERSION } from "../format/runtime_info.ts";
+import { writeSquashfs } from "../format/squashfs/mod.ts";
 import { VERSION } from "../version.ts";
 import {
   captureIo,
@@ -27,7 +28,6 @@ import {
   packFixture,
   requireTools as tools,
   runCli,
-  runOk,
   withTempDir,
 } from "./_helpers.ts";
 
@@ -40,14 +40,14 @@ function assertOneLineError(result: { code: number; stdout: string; stderr: stri
   assert.doesNotMatch(result.stderr, /\.\n$/, "no full stop at the end");
 }
 
-/** Builds a squashfs image of a small AppDir with mksquashfs. */
+/** Builds a squashfs image of a small AppDir with pbundle's writer. */
 async function makeImage(dir: string): Promise<string> {
   const appDir = join(dir, "image-src");
   await Deno.mkdir(join(appDir, "usr"), { recursive: true });
   await Deno.writeTextFile(join(appDir, "AppRun"), "#!/bin/sh\n");
   await Deno.writeTextFile(join(appDir, "usr/data.txt"), "data\n");
   const image = join(dir, "image.sqfs");
-  await runOk("mksquashfs", [appDir, image, "-noappend", "-all-root", "-quiet", "-no-progress"]);
+  await writeSquashfs(appDir, image);
   return image;
 }
 
@@ -75,7 +75,6 @@ const GOOD_INFO = {
 };
 
 Deno.test("inspect prints runtime info, magic, image and sections", async () => {
-  if (!tools("mksquashfs")) return;
   await withTempDir(async (dir) => {
     const { bundle } = await packFixture(dir, ["-t", "--add-updinfo", "zsync|x"]);
     const info = await readBundle(bundle);
@@ -97,7 +96,6 @@ Deno.test("inspect prints runtime info, magic, image and sections", async () => 
 });
 
 Deno.test("inspect --json prints what readBundle() reads", async () => {
-  if (!tools("mksquashfs")) return;
   await withTempDir(async (dir) => {
     const { bundle } = await packFixture(dir, ["-t", "-A"]);
     const result = await runCli(["inspect", "--json", bundle]);
@@ -110,7 +108,6 @@ Deno.test("inspect --json prints what readBundle() reads", async () => {
 });
 
 Deno.test("inspect reads a pelf 3.x bundle whose runtime info is MessagePack", async () => {
-  if (!tools("mksquashfs")) return;
   await withTempDir(async (dir) => {
     const { MountOrExtract: _, ...pelfInfo } = { ...GOOD_INFO, PelfVersion: "3.0" };
     const bundle = await bundleWithInfo(dir, "pelf.AppBundle", encodeMsgpack(pelfInfo));
@@ -126,7 +123,6 @@ Deno.test("inspect reads a pelf 3.x bundle whose runtime info is MessagePack", a
 });
 
 Deno.test("verify says OK for an intact bundle", async () => {
-  if (!tools("mksquashfs")) return;
   await withTempDir(async (dir) => {
     const { bundle } = await packFixture(dir, ["-t"]);
     const { runtimeInfo } = await readBundle(bundle);
@@ -139,7 +135,6 @@ Deno.test("verify says OK for an intact bundle", async () => {
 });
 
 Deno.test("verify fails with exit 1 and a clear message when one image byte is flipped", async () => {
-  if (!tools("mksquashfs")) return;
   await withTempDir(async (dir) => {
     const { bundle } = await packFixture(dir, ["-t"]);
     const info = await readBundle(bundle);
@@ -158,7 +153,6 @@ Deno.test("verify fails with exit 1 and a clear message when one image byte is f
 });
 
 Deno.test("extract unpacks the image into DIR with every kind of entry", async () => {
-  if (!tools("mksquashfs", "unsquashfs")) return;
   await withTempDir(async (dir) => {
     const { bundle, appDir } = await packFixture(dir, ["-t"]);
     const out = join(dir, "extracted");
@@ -183,7 +177,7 @@ Deno.test("extract unpacks the image into DIR with every kind of entry", async (
 });
 
 Deno.test("extract --devices creates fifos when running as root", async () => {
-  if (!tools("mksquashfs") || Deno.uid() !== 0) return;
+  if (Deno.uid() !== 0) return;
   await withTempDir(async (dir) => {
     const { bundle } = await packFixture(dir, ["-t"]);
     const out = join(dir, "extracted");
@@ -194,7 +188,6 @@ Deno.test("extract --devices creates fifos when running as root", async () => {
 });
 
 Deno.test("extract --pattern extracts only the matching paths", async () => {
-  if (!tools("mksquashfs")) return;
   await withTempDir(async (dir) => {
     const { bundle } = await packFixture(dir, ["-t"]);
     const out = join(dir, "extracted");
@@ -206,7 +199,6 @@ Deno.test("extract --pattern extracts only the matching paths", async () => {
 });
 
 Deno.test("extract without DIR unpacks into NAME_squashfs in the current directory", async () => {
-  if (!tools("mksquashfs", "unsquashfs")) return;
   await withTempDir(async (dir) => {
     const { bundle } = await packFixture(dir, ["-t"]);
     const previous = Deno.cwd();
@@ -306,7 +298,6 @@ const BAD_BUNDLES: [string, (dir: string) => Promise<string>, RegExp][] = [
 for (const command of ["inspect", "verify", "extract"]) {
   for (const [what, make, pattern] of BAD_BUNDLES) {
     Deno.test(`${command} of ${what} fails with one line and exit 1`, async () => {
-      if (!tools("mksquashfs")) return;
       await withTempDir(async (dir) => {
         const file = await make(dir);
         const out = join(dir, "extract-here");
@@ -322,14 +313,19 @@ for (const command of ["inspect", "verify", "extract"]) {
 /** Runs a pack that must fail, and checks the output directory stays empty. */
 async function failingPack(
   dir: string,
-  change: { appDir?: string; runtime?: string; output?: string },
+  change: { appDir?: string; runtime?: string; output?: string; args?: string[] },
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const appDir = change.appDir ?? await makeAppDir(join(dir, "A.AppDir"));
   const runtime = change.runtime ?? await copyRuntime(dir);
   const outDir = join(dir, "out");
   await Deno.mkdir(outDir);
   const result = await runCli(
-    packArgs({ appDir, runtime }, ["-o", change.output ?? join(outDir, "x.AppBundle"), "-t"]),
+    packArgs({ appDir, runtime }, [
+      "-o",
+      change.output ?? join(outDir, "x.AppBundle"),
+      "-t",
+      ...(change.args ?? []),
+    ]),
   );
   assert.deepEqual(await listDir(outDir), [], "no output, temporary file or work directory");
   return result;
@@ -382,7 +378,6 @@ const BAD_PACKS: [string, (dir: string) => Promise<Parameters<typeof failingPack
 
 for (const [what, make, pattern] of BAD_PACKS) {
   Deno.test(`pack with ${what} fails with one line, exit 1 and nothing written`, async () => {
-    if (!tools("mksquashfs")) return;
     await withTempDir(async (dir) => {
       const result = await failingPack(dir, await make(dir));
       assertOneLineError(result);
@@ -412,13 +407,15 @@ Deno.test("pack with an unreadable AppDir fails with one line and exit 1", async
  * so as root the CLI runs with those two capabilities dropped (setpriv): still
  * root, but bound by the mode bits like any user.
  */
-async function packWithoutDacOverride(dir: string, appDir: string) {
+async function packWithoutDacOverride(dir: string, appDir: string, args: string[] = []) {
   const out = join(dir, "out");
   await Deno.mkdir(out);
   const caps = "-dac_override,-dac_read_search";
-  const pack = packArgs({ appDir, runtime: HOST_ELF }, ["-o", join(out, "locked.AppBundle")], {
-    id: "locked-20260101-test",
-  });
+  const pack = packArgs(
+    { appDir, runtime: HOST_ELF },
+    ["-o", join(out, "locked.AppBundle"), "-t", ...args],
+    { id: "locked-20260101-test" },
+  );
   const { code, stdout, stderr } = await new Deno.Command("setpriv", {
     args: ["--bounding-set", caps, "--inh-caps", caps, Deno.execPath(), ...cliProcessArgs(pack)],
   }).output();
@@ -426,6 +423,94 @@ async function packWithoutDacOverride(dir: string, appDir: string) {
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code, stdout: decode(stdout), stderr: decode(stderr) };
 }
+
+for (
+  const [how, args, pattern] of [
+    [
+      "pbundle's writer",
+      [],
+      /^pbundle: Cannot open ".*\/usr\/share\/secret\.txt": permission denied\n$/,
+    ],
+    [
+      "--mksquashfs",
+      ["--mksquashfs"],
+      /^pbundle: Cannot make a squashfs image with mksquashfs: .*secret\.txt/,
+    ],
+  ] as const
+) {
+  Deno.test(`pack (${how}) of an AppDir holding an unreadable file fails with one line naming it`, async () => {
+    if (args.length > 0 && !tools("mksquashfs")) return;
+    await withTempDir(async (dir) => {
+      const appDir = await makeAppDir(join(dir, "Secret.AppDir"));
+      const secret = join(appDir, "usr/share/secret.txt");
+      await Deno.writeTextFile(secret, "not for you\n");
+      await Deno.chmod(secret, 0o000);
+      // Root reads it anyway unless its capabilities are dropped.
+      const result = isRoot()
+        ? await packWithoutDacOverride(dir, appDir, [...args])
+        : await failingPack(dir, { appDir, args: [...args] });
+      assertOneLineError(result);
+      assert.match(result.stderr, pattern);
+    });
+  });
+}
+
+Deno.test("extract into an existing regular file fails with one line and leaves the file alone", async () => {
+  await withTempDir(async (dir) => {
+    const { bundle } = await packFixture(dir, ["-t"]);
+    const file = join(dir, "afile");
+    await Deno.writeTextFile(file, "keep me\n");
+    const result = await runCli(["extract", bundle, file]);
+    assertOneLineError(result);
+    assert.equal(result.stderr, `pbundle: Cannot extract into "${file}": it is not a directory\n`);
+    assert.equal(await Deno.readTextFile(file), "keep me\n");
+  });
+});
+
+for (
+  const [where, pattern] of [
+    ["/proc/nope", /^pbundle: Cannot extract into "\/proc\/nope": no such file or directory\n$/],
+    [
+      "/dev/null/x",
+      /^pbundle: Cannot extract into "\/dev\/null\/x": a part of the path is not a directory\n$/,
+    ],
+  ] as const
+) {
+  Deno.test(`extract into ${where} fails with one line and exit 1`, async () => {
+    await withTempDir(async (dir) => {
+      const { bundle } = await packFixture(dir, ["-t"]);
+      const result = await runCli(["extract", bundle, where]);
+      assertOneLineError(result);
+      assert.match(result.stderr, pattern);
+    });
+  });
+}
+
+Deno.test("extract of a bundle whose data block is damaged fails naming the file and leaves no directory", async () => {
+  await withTempDir(async (dir) => {
+    const appDir = join(dir, "Text.AppDir");
+    await Deno.mkdir(appDir);
+    await Deno.writeTextFile(join(appDir, "AppRun"), "#!/bin/sh\necho hi\n");
+    await Deno.chmod(join(appDir, "AppRun"), 0o755);
+    // Compressible, so its first block is stored compressed and a flipped byte is detected.
+    await Deno.writeTextFile(join(appDir, "big.txt"), "all work and no play\n".repeat(20_000));
+    const bundle = join(dir, "text.AppBundle");
+    const packed = await runCli(
+      packArgs({ appDir, runtime: HOST_ELF }, ["-o", bundle, "-t", "-c", "gzip"]),
+    );
+    assert.equal(packed.code, 0, packed.stderr);
+    const { imageOffset } = await readBundle(bundle);
+    const bytes = await Deno.readFile(bundle);
+    // The data of the first file with a full block (big.txt) starts after the 96-byte superblock.
+    for (let i = 100; i < 140; i++) bytes[imageOffset + i] = bytes[imageOffset + i]! ^ 0x5a;
+    await Deno.writeFile(bundle, bytes);
+    const out = join(dir, "new", "extracted");
+    const result = await runCli(["extract", bundle, out]);
+    assertOneLineError(result);
+    assert.match(result.stderr, /big\.txt/);
+    await assert.rejects(Deno.lstat(join(dir, "new")), Deno.errors.NotFound, "nothing left behind");
+  });
+});
 
 for (
   const [args, pattern] of [
@@ -492,7 +577,6 @@ Deno.test("pbundle --help exits 0 and pbundle with no command exits 2, both prin
 });
 
 Deno.test("main() stays quiet on a non-terminal: pack prints only its result line", async () => {
-  if (!tools("mksquashfs")) return;
   await withTempDir(async (dir) => {
     const inputs = await makePackInputs(dir);
     const captured = captureIo(false);
