@@ -10,17 +10,24 @@ import { join } from "node:path";
 import { readBundle } from "../format/bundle.ts";
 import { decodeRuntimeInfo, FORMAT_VERSION } from "../format/runtime_info.ts";
 import { hostInfo } from "../packers/appdir.ts";
+import { mksquashfsCompressionArgs, parseBlockSize } from "../packers/make_image.ts";
+import { readSuperblock } from "../format/squashfs/mod.ts";
+import { UsageError } from "../errors.ts";
+import { testRuntime } from "./_runtime_helper.ts";
 import { decodeStrictCbor, FIXED_KEYS } from "./_cbor.ts";
 import {
   type AppDirOptions,
   APPRUN_OUTPUT,
+  cliProcessArgs,
   HOST_ELF,
   listDir,
   makePackInputs,
   onPath,
   packArgs,
   packFixture,
+  pseudoRandomBytes,
   readelfSections,
+  readRange,
   requireTools as tools,
   run,
   runCli,
@@ -55,7 +62,7 @@ async function listToolsArchive(archive: Uint8Array, dir: string): Promise<strin
 }
 
 Deno.test("pack writes runtime info with exactly the seven keys and their types", async () => {
-  if (!tools("mksquashfs", "objcopy")) return;
+  if (!tools("objcopy")) return;
   await withTempDir(async (dir) => {
     const { bundle } = await packFixture(dir, ["-t"]);
     const bytes = await dumpSection(bundle, ".pbundle_runtime_info", dir);
@@ -77,7 +84,7 @@ Deno.test("pack writes runtime info with exactly the seven keys and their types"
 });
 
 Deno.test("pack's runtime info decodes with python3's cbor2", async () => {
-  if (!tools("mksquashfs", "objcopy")) return;
+  if (!tools("objcopy")) return;
   const probe = onPath("python3") ? await run("python3", ["-c", "import cbor2"]) : { code: 1 };
   if (probe.code !== 0) {
     // scripts/install_deps.sh installs cbor2; on a developer's machine without it, say so.
@@ -109,7 +116,6 @@ Deno.test("pack's runtime info decodes with python3's cbor2", async () => {
 });
 
 Deno.test("pack -d and -b set DisableRandomWorkDir and MountOrExtract", async () => {
-  if (!tools("mksquashfs")) return;
   for (const behavior of [0, 1, 2, 3] as const) {
     await withTempDir(async (dir) => {
       const { bundle } = await packFixture(dir, [
@@ -126,7 +132,7 @@ Deno.test("pack -d and -b set DisableRandomWorkDir and MountOrExtract", async ()
 });
 
 Deno.test("pack --add-runtime-info-section adds string keys after the fixed ones", async () => {
-  if (!tools("mksquashfs", "objcopy")) return;
+  if (!tools("objcopy")) return;
   await withTempDir(async (dir) => {
     const { bundle } = await packFixture(dir, [
       "-t",
@@ -165,7 +171,7 @@ for (
 }
 
 Deno.test("pack --static-tools-dir stores the tools as a zstd tar that zstd and tar read", async () => {
-  if (!tools("mksquashfs", "objcopy", "zstd", "tar")) return;
+  if (!tools("objcopy", "zstd", "tar")) return;
   await withTempDir(async (dir) => {
     const toolsDir = await fakeToolsDir(dir);
     const { bundle, cli } = await packFixture(dir, ["--static-tools-dir", toolsDir]);
@@ -189,7 +195,7 @@ Deno.test("pack --static-tools-dir stores the tools as a zstd tar that zstd and 
 });
 
 Deno.test("pack collects dynamically linked host tools with their non-libc libraries under lib/", async () => {
-  if (!tools("mksquashfs", "objcopy", "zstd", "tar", "squashfuse", "unsquashfs", "ldd")) return;
+  if (!tools("objcopy", "zstd", "tar", "squashfuse", "unsquashfs", "ldd")) return;
   await withTempDir(async (dir) => {
     const { bundle, cli } = await packFixture(dir, []);
     assert.equal(cli.stderr, "");
@@ -224,7 +230,7 @@ Deno.test("pack collects dynamically linked host tools with their non-libc libra
 });
 
 Deno.test("pack warns about static tools missing from --static-tools-dir", async () => {
-  if (!tools("mksquashfs", "zstd", "tar", "objcopy")) return;
+  if (!tools("zstd", "tar", "objcopy")) return;
   await withTempDir(async (dir) => {
     const toolsDir = await fakeToolsDir(dir, ["unsquashfs"]);
     const { bundle, cli } = await packFixture(dir, ["--static-tools-dir", toolsDir]);
@@ -237,7 +243,7 @@ Deno.test("pack warns about static tools missing from --static-tools-dir", async
 });
 
 Deno.test("pack -t and --no-static-tools add no static tools section", async () => {
-  if (!tools("mksquashfs", "readelf")) return;
+  if (!tools("readelf")) return;
   for (const flag of ["-t", "--no-static-tools"]) {
     await withTempDir(async (dir) => {
       const { bundle } = await packFixture(dir, [flag]);
@@ -277,7 +283,6 @@ Deno.test("pack --static-tools-dir naming a missing directory fails with one lin
 });
 
 Deno.test("pack writes the magic AB\\x02 at offset 8, or AI\\x02 with -A", async () => {
-  if (!tools("mksquashfs")) return;
   const cases: [string[], string][] = [
     [[], "AB\x02"],
     [["-A"], "AI\x02"],
@@ -294,7 +299,7 @@ Deno.test("pack writes the magic AB\\x02 at offset 8, or AI\\x02 with -A", async
 });
 
 Deno.test("pack --add-elf-section and --add-updinfo add sections objcopy reads back", async () => {
-  if (!tools("mksquashfs", "objcopy")) return;
+  if (!tools("objcopy")) return;
   await withTempDir(async (dir) => {
     const extra = join(dir, ".my_signature.elfS");
     const payload = new Uint8Array([0, 1, 2, 3, 255, 254, 0, 7]);
@@ -342,7 +347,6 @@ for (
   ]
 ) {
   Deno.test(`pack takes the AppBundleID "${id}" without a warning`, async () => {
-    if (!tools("mksquashfs")) return;
     await withTempDir(async (dir) => {
       const { bundle, cli } = await packFixture(dir, ["-t"], { id });
       assert.equal(cli.stderr, "");
@@ -352,7 +356,6 @@ for (
 }
 
 Deno.test("pack warns about an AppBundleID in none of pelf's forms, and still packs", async () => {
-  if (!tools("mksquashfs")) return;
   await withTempDir(async (dir) => {
     const { bundle, cli } = await packFixture(dir, ["-t"], { id: "hello world" });
     assert.match(cli.stderr, /^pbundle: warning: AppBundleID "hello world" follows none/);
@@ -361,7 +364,6 @@ Deno.test("pack warns about an AppBundleID in none of pelf's forms, and still pa
 });
 
 Deno.test("pack names the bundle after the ID when -o is absent", async () => {
-  if (!tools("mksquashfs")) return;
   await withTempDir(async (dir) => {
     const inputs = await makePackInputs(dir);
     const work = join(dir, "cwd");
@@ -424,7 +426,6 @@ for (
   ] as const
 ) {
   Deno.test(`pack warns when the AppDir lacks ${what}`, async () => {
-    if (!tools("mksquashfs")) return;
     await withTempDir(async (dir) => {
       const { cli } = await packFixture(dir, ["-t"], { appDir: options });
       const lines = cli.stderr.trim().split("\n");
@@ -436,7 +437,6 @@ for (
 }
 
 Deno.test("pack of a complete AppDir prints one line and no warnings, and the bundle runs", async () => {
-  if (!tools("mksquashfs")) return;
   await withTempDir(async (dir) => {
     const { bundle, cli } = await packFixture(dir, ["-t"]);
     assert.equal(cli.stderr, "");
@@ -447,7 +447,6 @@ Deno.test("pack of a complete AppDir prints one line and no warnings, and the bu
 });
 
 Deno.test("pack --json prints the result as JSON", async () => {
-  if (!tools("mksquashfs")) return;
   await withTempDir(async (dir) => {
     const { bundle, cli } = await packFixture(dir, ["-t", "--json"]);
     const result = JSON.parse(cli.stdout);
@@ -459,7 +458,7 @@ Deno.test("pack --json prints the result as JSON", async () => {
 });
 
 Deno.test("pack infers squashfs from an output named *.sqfs.AppBundle", async () => {
-  if (!tools("mksquashfs", "unsquashfs")) return;
+  if (!tools("unsquashfs")) return;
   await withTempDir(async (dir) => {
     const { bundle } = await packFixture(dir, ["-t"], { name: "hello.sqfs.AppBundle" });
     const info = await readBundle(bundle);
@@ -490,7 +489,6 @@ for (
   ] as const
 ) {
   Deno.test(`pack with ${how} and no mkdwarfs names the tool and how to install it`, async () => {
-    if (!tools("mksquashfs")) return;
     await withTempDir(async (dir) => {
       const inputs = await makePackInputs(dir);
       const out = join(dir, "out");
@@ -523,7 +521,6 @@ Deno.test("pack refuses -j squashfs with an output named *.dwfs.AppBundle", asyn
 });
 
 Deno.test("pack is reproducible: the same AppDir twice gives byte-identical bundles", async () => {
-  if (!tools("mksquashfs")) return;
   await withTempDir(async (dir) => {
     const toolsDir = await fakeToolsDir(dir);
     const args = [
@@ -549,7 +546,7 @@ Deno.test("pack is reproducible: the same AppDir twice gives byte-identical bund
 });
 
 Deno.test("pack's image holds the AppDir: the bundle's AppRun runs from an extracted copy", async () => {
-  if (!tools("mksquashfs", "unsquashfs")) return;
+  if (!tools("unsquashfs")) return;
   await withTempDir(async (dir) => {
     const { bundle } = await packFixture(dir, ["-t"]);
     const info = await readBundle(bundle);
@@ -573,7 +570,7 @@ Deno.test("pack's image holds the AppDir: the bundle's AppRun runs from an extra
 });
 
 Deno.test("decodeRuntimeInfo() reads the section pack wrote, as the runtime will", async () => {
-  if (!tools("mksquashfs", "objcopy")) return;
+  if (!tools("objcopy")) return;
   await withTempDir(async (dir) => {
     const { bundle } = await packFixture(dir, ["-t"]);
     const { info, encoding } = decodeRuntimeInfo(
@@ -581,5 +578,223 @@ Deno.test("decodeRuntimeInfo() reads the section pack wrote, as the runtime will
     );
     assert.equal(encoding, "cbor");
     assert.deepEqual(info, (await readBundle(bundle)).runtimeInfo);
+  });
+});
+
+/** Reads the block size from a bundle's squashfs superblock with pbundle's reader. */
+async function imageBlockSize(bundle: string): Promise<number> {
+  const { imageOffset, imageSize } = await readBundle(bundle);
+  return readSuperblock(await readRange(bundle, imageOffset, 96), 0, imageSize).blockSize;
+}
+
+for (
+  const [text, bytes] of [
+    ["4K", 4096],
+    ["4096", 4096],
+    ["131072", 131072],
+    ["128K", 131072],
+    ["128k", 131072],
+    ["256KiB", 262144],
+    ["1M", 1048576],
+    ["1MiB", 1048576],
+  ] as const
+) {
+  Deno.test(`parseBlockSize() reads "${text}" as ${bytes}`, () => {
+    assert.equal(parseBlockSize(text), bytes);
+    assert.throws(() => parseBlockSize(`${bytes * 2 + 1}`), UsageError);
+  });
+}
+
+for (const text of ["3K", "2K", "100000", "2M", "0", "", "abc", "128KB", "1.5M"]) {
+  Deno.test(`pack -B ${JSON.stringify(text)} is a usage error with exit 2 and no output`, async () => {
+    await withTempDir(async (dir) => {
+      const output = join(dir, "x.AppBundle");
+      const result = await runCli(packArgs(await makePackInputs(dir), ["-o", output, "-B", text]));
+      assert.equal(result.code, 2, result.stderr);
+      assert.equal(
+        result.stderr,
+        `pbundle: Cannot use block size "${text}": expected a power of two from 4K to 1M\n` +
+          "hint: e.g. -B 131072, -B 128K or -B 1M (a power of two from 4K to 1M)\n",
+      );
+      await assert.rejects(Deno.stat(output), Deno.errors.NotFound);
+    });
+  });
+}
+
+Deno.test("pack -B with a DwarFS image is a usage error", async () => {
+  await withTempDir(async (dir) => {
+    const result = await runCli(
+      packArgs(await makePackInputs(dir), [
+        "-o",
+        join(dir, "x.AppBundle"),
+        "-j",
+        "dwarfs",
+        "-B",
+        "1M",
+      ]),
+    );
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /^pbundle: Cannot use a block size with a dwarfs image/);
+  });
+});
+
+Deno.test("pack writes 128 KiB blocks by default, as mksquashfs", async () => {
+  await withTempDir(async (dir) => {
+    const { bundle } = await packFixture(dir, ["-t"]);
+    assert.equal(await imageBlockSize(bundle), 131072);
+  });
+});
+
+Deno.test("pack -B 1M makes 1 MiB blocks; the bundle runs and extracts", async () => {
+  if (!tools("unsquashfs")) return;
+  await withTempDir(async (dir) => {
+    const appDir = join(dir, "Big.AppDir");
+    await Deno.mkdir(join(appDir, "usr"), { recursive: true });
+    await Deno.writeTextFile(
+      join(appDir, "AppRun"),
+      '#!/bin/sh\nsha256sum "$APPDIR/usr/big.bin" | cut -c1-64\n',
+    );
+    await Deno.chmod(join(appDir, "AppRun"), 0o755);
+    // 2.5 MiB: two full 1 MiB blocks and a tail.
+    const big = pseudoRandomBytes(2_621_440 + 1000);
+    await Deno.writeFile(join(appDir, "usr/big.bin"), big);
+    const bundle = join(dir, "big.AppBundle");
+    const result = await runCli([
+      "pack",
+      "-a",
+      appDir,
+      "-i",
+      "big-20260101-test",
+      "--runtime",
+      await testRuntime(),
+      "-o",
+      bundle,
+      "-t",
+      "-B",
+      "1M",
+      "-b",
+      "1",
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(await imageBlockSize(bundle), 1048576);
+    // unsquashfs, the independent reader, agrees.
+    const { imageOffset } = await readBundle(bundle);
+    const summary = await runOk("unsquashfs", ["-s", "-o", String(imageOffset), bundle]);
+    assert.match(summary, /^Block size 1048576$/m);
+    // The bundle runs (run behaviour 1: extract, so no FUSE is needed).
+    const home = join(dir, "home");
+    await Deno.mkdir(home);
+    const ran = await run(bundle, [], {
+      env: {
+        PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+        HOME: home,
+        TMPDIR: home,
+        XDG_CACHE_HOME: join(home, "cache"),
+      },
+    });
+    const digest = createHash("sha256").update(big).digest("hex");
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal(ran.stdout, `${digest}\n`);
+    // pbundle extract reads it back.
+    const out = join(dir, "out");
+    const extracted = await runCli(["extract", bundle, out]);
+    assert.equal(extracted.code, 0, extracted.stderr);
+    assert.deepEqual(await Deno.readFile(join(out, "usr/big.bin")), big);
+  });
+});
+
+Deno.test("pack --mksquashfs -B 64K passes the block size to mksquashfs", async () => {
+  if (!tools("mksquashfs")) return;
+  await withTempDir(async (dir) => {
+    const { bundle } = await packFixture(dir, ["-t", "--mksquashfs", "-B", "64K"]);
+    assert.equal(await imageBlockSize(bundle), 65536);
+  });
+});
+
+Deno.test("mksquashfsCompressionArgs() passes levels mksquashfs takes and refuses to invent the others", () => {
+  assert.deepEqual(mksquashfsCompressionArgs({ algorithm: "zstd" }), {
+    args: ["-Xcompression-level", "15"],
+  });
+  assert.deepEqual(mksquashfsCompressionArgs({ algorithm: "zstd", level: 19 }), {
+    args: ["-Xcompression-level", "19"],
+  });
+  assert.deepEqual(mksquashfsCompressionArgs({ algorithm: "gzip", level: 6 }), {
+    args: ["-Xcompression-level", "6"],
+  });
+  assert.deepEqual(mksquashfsCompressionArgs({ algorithm: "lzo", level: 5 }), {
+    args: ["-Xcompression-level", "5"],
+  });
+  assert.deepEqual(mksquashfsCompressionArgs({ algorithm: "xz" }), { args: [] });
+  for (const algorithm of ["xz", "lz4"] as const) {
+    const { args, warning } = mksquashfsCompressionArgs({ algorithm, level: 5 });
+    assert.deepEqual(args, []);
+    assert.match(warning ?? "", new RegExp(`^mksquashfs's ${algorithm} has no compression level`));
+  }
+});
+
+for (const algorithm of ["xz", "lz4"] as const) {
+  Deno.test(`pack --mksquashfs -c ${algorithm}:5 warns that the level is ignored and packs ${algorithm}`, async () => {
+    if (!tools("mksquashfs", "unsquashfs")) return;
+    await withTempDir(async (dir) => {
+      const { bundle, cli } = await packFixture(dir, [
+        "-t",
+        "--mksquashfs",
+        "-c",
+        `${algorithm}:5`,
+      ]);
+      assert.match(
+        cli.stderr,
+        new RegExp(
+          `^pbundle: warning: mksquashfs's ${algorithm} has no compression level \\(.*\\); ignoring the level 5 of "-c ${algorithm}:5"$`,
+          "m",
+        ),
+      );
+      const { imageOffset } = await readBundle(bundle);
+      const summary = await runOk("unsquashfs", ["-s", "-o", String(imageOffset), bundle]);
+      assert.match(summary, new RegExp(`^Compression ${algorithm}$`, "m"));
+    });
+  });
+}
+
+Deno.test("pack --mksquashfs -c gzip:3 gives mksquashfs the level", async () => {
+  if (!tools("mksquashfs", "unsquashfs")) return;
+  await withTempDir(async (dir) => {
+    const { bundle, cli } = await packFixture(dir, ["-t", "--mksquashfs", "-c", "gzip:3"]);
+    assert.equal(cli.stderr, "");
+    const { imageOffset } = await readBundle(bundle);
+    const summary = await runOk("unsquashfs", ["-s", "-o", String(imageOffset), bundle]);
+    assert.match(summary, /^\s*compression-level 3$/m);
+  });
+});
+
+Deno.test("pack and extract work with no mksquashfs or unsquashfs on PATH", async () => {
+  await withTempDir(async (dir) => {
+    const bin = join(dir, "bin");
+    await Deno.mkdir(bin);
+    await Deno.symlink(Deno.execPath(), join(bin, "deno"));
+    const inputs = await makePackInputs(dir);
+    const bundle = join(dir, "alone.AppBundle");
+    const env = { PATH: bin, HOME: dir, DENO_DIR: Deno.env.get("DENO_DIR") ?? "" };
+    if (env.DENO_DIR === "") delete (env as Record<string, string>).DENO_DIR;
+    const cli = (args: string[]) => run(join(bin, "deno"), cliProcessArgs(args), { env, cwd: dir });
+    const packed = await cli(packArgs(inputs, ["-o", bundle, "-t"]));
+    assert.equal(packed.code, 0, packed.stderr);
+    const out = join(dir, "out");
+    const extracted = await cli(["extract", bundle, out]);
+    assert.equal(extracted.code, 0, extracted.stderr);
+    assert.deepEqual(
+      await Deno.readFile(join(out, "usr/share/blob.bin")),
+      await Deno.readFile(join(inputs.appDir, "usr/share/blob.bin")),
+    );
+    assert.equal(await Deno.readLink(join(out, "usr/hello-link")), "bin/hello");
+    // And --mksquashfs without it names the tool.
+    const refused = await cli(
+      packArgs(inputs, ["-o", join(dir, "x.AppBundle"), "-t", "--mksquashfs"]),
+    );
+    assert.equal(refused.code, 1);
+    assert.match(
+      refused.stderr,
+      /^pbundle: Cannot make a squashfs image: mksquashfs is not on PATH; install squashfs-tools/,
+    );
   });
 });
