@@ -159,7 +159,6 @@ for (const fixed of [false, true]) {
             Deno.kill(pid, "SIGKILL"); // the orphaned app
             await reader.cancel();
             await child.stderr.cancel();
-            await new Promise((r) => setTimeout(r, 100));
             assert.equal((await mountsUnder(area.tmp)).length, 1);
             assert.notDeepEqual(listTree(area.tmp), []);
             const r = await runBundleProcess(area.bundle, cleaner.length ? cleaner : ["appdir"], {
