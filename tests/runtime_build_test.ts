@@ -11,6 +11,8 @@ import { join } from "node:path";
 import { UsageError } from "../errors.ts";
 import { pack } from "../packers/appdir.ts";
 import { readElf } from "../format/elf/read_elf.ts";
+import { readBundle } from "../format/bundle.ts";
+import { runCli } from "./_helpers.ts";
 import { cachedRuntime, resolveEngine } from "../runtime/build/build_runtime.ts";
 import { NODE_PACKAGES, pinnedFile } from "../runtime/build/_node_toolchain.ts";
 import { userCacheDir } from "../runtime/user_cache_dir.ts";
@@ -29,6 +31,29 @@ async function elfMachine(path: string): Promise<number> {
     await handle.close();
   }
 }
+
+Deno.test("pack adds the static tools section for a runtime without embedded tools", async () => {
+  const root = await mkdtemp(join(tmpdir(), "pbundle-plain-rt-test-"));
+  try {
+    const tools = join(root, "tools");
+    await mkdir(tools);
+    await copyFile("/usr/bin/true", join(tools, "squashfuse"));
+    const appDir = join(root, "AppDir");
+    await writeAppDir(appDir, { AppRun: "#!/bin/sh\necho hi\n" });
+    const packed = await pack({
+      appDir,
+      appBundleId: "plain-20260101-pbundle",
+      output: join(root, "app.AppBundle"),
+      runtime: (await cachedRuntime({ engine: "node" })).path,
+      staticToolsDir: tools,
+    });
+    assert.equal(packed.toolsInRuntime, false);
+    assert.deepEqual(packed.staticTools, ["squashfuse"]);
+    assert.ok((await readBundle(packed.output)).staticTools !== undefined);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
 
 Deno.test("resolveEngine() picks node without a denort, and refuses deno without one", () => {
   const saved = Deno.env.get("DENORT_BIN");
@@ -94,14 +119,34 @@ Deno.test({
       const appDir = join(root, "AppDir");
       await writeAppDir(appDir, { AppRun: '#!/bin/sh\necho "mounted at $APPDIR"\n' });
       const bundle = join(root, "app.AppBundle");
-      await pack({
+      // No noStaticTools: pack must see that the runtime carries the tools and
+      // add no section of its own (the runtime would prefer the section).
+      const packed = await pack({
         appDir,
         appBundleId: "embed-20260101-pbundle",
         output: bundle,
         runtime: runtime.path,
         runBehavior: 0,
-        noStaticTools: true,
       });
+      assert.equal(packed.toolsInRuntime, true);
+      assert.deepEqual(packed.staticTools, []);
+      assert.equal((await readBundle(bundle)).staticTools, undefined);
+      const sections = (await readElf(bundle)).sections.map((s) => s.name);
+      assert.ok(!sections.includes(".pbundle_static_tools"), sections.join(" "));
+      // The CLI says so.
+      const cli = await runCli([
+        "pack",
+        "-a",
+        appDir,
+        "-i",
+        "embed-20260101-pbundle",
+        "--runtime",
+        runtime.path,
+        "-o",
+        join(root, "cli.AppBundle"),
+      ]);
+      assert.equal(cli.code, 0, cli.stderr);
+      assert.match(cli.stdout, /; no static tools section: the runtime carries the tools\)\n$/);
       const area = { tmp: join(root, "tmp"), cache: join(root, "cache"), home: root };
       await mkdir(area.tmp);
       const emptyPath = join(root, "empty-bin");
