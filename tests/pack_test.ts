@@ -774,8 +774,8 @@ Deno.test("pack and extract work with no mksquashfs or unsquashfs on PATH", asyn
     await Deno.symlink(Deno.execPath(), join(bin, "deno"));
     const inputs = await makePackInputs(dir);
     const bundle = join(dir, "alone.AppBundle");
-    const env = { PATH: bin, HOME: dir, DENO_DIR: Deno.env.get("DENO_DIR") ?? "" };
-    if (env.DENO_DIR === "") delete (env as Record<string, string>).DENO_DIR;
+    // Only PATH changes: the rest of the environment (HOME, Deno's cache) is inherited.
+    const env = { PATH: bin };
     const cli = (args: string[]) => run(join(bin, "deno"), cliProcessArgs(args), { env, cwd: dir });
     const packed = await cli(packArgs(inputs, ["-o", bundle, "-t"]));
     assert.equal(packed.code, 0, packed.stderr);

@@ -14,7 +14,7 @@ import type * as Os from "node:os";
 import type * as Zlib from "node:zlib";
 import { Buffer } from "node:buffer";
 import type * as ChildProcess from "node:child_process";
-import { FormatError, InputError } from "../../errors.ts";
+import { FormatError, InputError, systemErrorMessage } from "../../errors.ts";
 import {
   builtinCodec,
   getDecompressor,
@@ -289,7 +289,9 @@ export class SquashfsImage {
     try {
       fd = fs.openSync(path, "r");
     } catch (error) {
-      throw new InputError(`Cannot open "${path}": ${(error as Error).message}`);
+      throw new InputError(
+        systemErrorMessage(error) ?? `Cannot open "${path}": ${(error as Error).message}`,
+      );
     }
     try {
       const st = fs.fstatSync(fd);

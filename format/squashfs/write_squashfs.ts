@@ -268,7 +268,7 @@ export async function writeSquashfs(
   try {
     rootStat = lstat(sourceDir);
   } catch (error) {
-    throw new InputError(`Cannot read "${sourceDir}": ${(error as Error).message}`);
+    throw readError(error, `"${sourceDir}"`);
   }
   if (rootStat.kind !== "dir") {
     throw new InputError(`Cannot pack "${sourceDir}": it is not a directory`);
@@ -368,7 +368,9 @@ export async function writeSquashfs(
   try {
     out = fs.openSync(output, "w+");
   } catch (error) {
-    throw new InputError(`Cannot create "${output}": ${(error as Error).message}`);
+    throw new InputError(
+      systemErrorMessage(error) ?? `Cannot create "${output}": ${(error as Error).message}`,
+    );
   }
   const pool = new CompressorPool(compression, level, opt.workers);
   try {
