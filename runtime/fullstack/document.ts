@@ -147,6 +147,16 @@ export interface PathVariables {
 }
 
 /**
+ * Whether a string uses $PYTHON_HOME (or ${PYTHON_HOME}).
+ *
+ * @param text The text.
+ * @returns True when {@linkcode substitutePathVariables} would replace it.
+ */
+export function usesPythonHome(text: string): boolean {
+  return /\$(?:\{PYTHON_HOME\}|PYTHON_HOME\b)/.test(text);
+}
+
+/**
  * Replaces $EXTRACT_DIR, $SITE_PACKAGES, $RESOURCES_DIR and $PYTHON_HOME (also
  * written ${NAME}) in a string. Other $ words are left alone.
  *
@@ -203,6 +213,11 @@ export interface ResolveLaunchOptions {
   check?: boolean;
   /** Tests whether a path exists (for writing AppRun with placeholder paths). @default existsSync */
   exists?: (path: string) => boolean;
+  /**
+   * $PYTHON_HOME for a host interpreter (AppRun passes a placeholder its script fills in).
+   * @default the interpreter's sys.base_prefix, asked only when something uses $PYTHON_HOME
+   */
+  pythonHome?: string;
 }
 
 /**
@@ -240,7 +255,13 @@ export function resolveBackendLaunch(
       `Cannot start the Python backend: the interpreter "${interpreter}" is missing or not executable (the bundle's ${py.strategy} runtime is incomplete; repack it)`,
     );
   }
-  const home = py.home ? at(py.home) : dirname(dirname(interpreter));
+  // A host interpreter's prefix is asked for only when something uses it: a
+  // pyenv shim or a symlink says nothing about where its Python lives, and
+  // starting Python once more would slow every launch.
+  const needsHome = [...py.moduleSearchPaths, ...Object.values(doc.env)].some(usesPythonHome);
+  const home = py.home
+    ? at(py.home)
+    : options.pythonHome ?? (needsHome ? hostPythonHome(interpreter, env) : "");
   const vars: PathVariables = {
     EXTRACT_DIR: at(py.codeDir),
     SITE_PACKAGES: at(py.sitePackages),
@@ -360,6 +381,31 @@ export function findHostPython(
   throw new FullstackError(
     `Cannot start the Python backend: no Python ${version} found (the ${strategy} strategy uses the system's python${version}; install it, put it on PATH, or set PBUNDLE_PYTHON to its path)`,
   );
+}
+
+/**
+ * The installation prefix (sys.base_prefix) of a host interpreter: $PYTHON_HOME
+ * for the embedded and system strategies and `pbundle dev`.
+ *
+ * @param interpreter The interpreter (a pyenv shim or a symlink is fine).
+ * @param env The environment it runs in (a shim needs its PATH).
+ * @returns The prefix, e.g. /usr or ~/.pyenv/versions/3.11.7.
+ * @throws {FullstackError} When the interpreter does not answer.
+ */
+export function hostPythonHome(interpreter: string, env: Record<string, string>): string {
+  try {
+    return execFileSync(interpreter, ["-E", "-s", "-c", "import sys; print(sys.base_prefix)"], {
+      env,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+    }).trim();
+  } catch (error) {
+    const detail = String((error as { stderr?: string }).stderr ?? "").trim().split("\n").pop() ||
+      (error as Error).message;
+    throw new FullstackError(
+      `Cannot find $PYTHON_HOME: "${interpreter}" did not print its prefix (${detail})`,
+    );
+  }
 }
 
 function isExecutable(file: string): boolean {
