@@ -21,6 +21,7 @@ import { type PackConfig, readPackConfig } from "./config.ts";
 import { devDocument } from "./dev_document.ts";
 import { type FullstackPlan, planFullstack } from "./plan_fullstack.ts";
 import {
+  ALWAYS_SHOWN,
   collectResources,
   pbundleCacheDir,
   pipInstall,
@@ -65,7 +66,7 @@ export interface PackFullstackOptions {
   /** Also keep the built AppDir here (for inspection). */
   keepAppDir?: string;
   /**
-   * Reuse pip installs cached by requirement list, Python version and platform.
+   * Reuse pip installs cached by requirement list, Python version, platform and pip's configuration.
    * @default true
    */
   pipCache?: boolean;
@@ -75,7 +76,7 @@ export interface PackFullstackOptions {
   env?: Record<string, string>;
   /**
    * Where pack's lines go. Progress lines reach it only with [debug] verbose or
-   * PBUNDLE_LOG=debug (or trace) in `env`; lines starting with "warning" always do.
+   * PBUNDLE_LOG=debug (or trace) in `env`; lines starting with "warning" or "note" always do.
    * @default {"lines to stderr, prefixed \"pbundle: \""}
    */
   log?: (line: string) => void;
@@ -278,7 +279,7 @@ export async function runDev(options: RunDevOptions): Promise<number> {
 }
 
 /**
- * The packer's logger: warnings always, progress lines only when verbose
+ * The packer's logger: warnings and notes always, progress lines only when verbose
  * ([debug] verbose, or PBUNDLE_LOG=debug or trace).
  */
 function progressLog(
@@ -289,7 +290,7 @@ function progressLog(
   const verbose = logLevelFrom(env, config.debug.verbose) === "debug";
   const write = sink ?? ((line: string) => void process.stderr.write(`pbundle: ${line}\n`));
   return (line) => {
-    if (verbose || /^warning\b/.test(line)) write(line);
+    if (verbose || ALWAYS_SHOWN.test(line)) write(line);
   };
 }
 

@@ -79,7 +79,7 @@ export interface FullstackPlan {
   document: FullstackDocument;
   /** Generated files. */
   files: PlannedFile[];
-  /** Notes for verbose output (parsed-only keys and their reasons), and warnings ("warning: …", always shown). */
+  /** Notes on parsed-only keys and their reasons ("note: …") and warnings ("warning: …"); both always shown. */
   notes: string[];
 }
 
@@ -170,12 +170,12 @@ export function planFullstack(
   const notes: string[] = [];
   if (Object.keys(config.bundle.platform.windows).length > 0) {
     notes.push(
-      "[bundle.platform.windows] is parsed and validated; packing for Windows is out of scope",
+      "note: [bundle.platform.windows] is parsed and validated; packing for Windows is out of scope",
     );
   }
   if (Object.keys(config.bundle.platform.macos).length > 0) {
     notes.push(
-      "[bundle.platform.macos] is parsed and validated; packing for macOS is out of scope",
+      "note: [bundle.platform.macos] is parsed and validated; packing for macOS is out of scope",
     );
   }
   if (py.enabled && !shipsRuntime) {
@@ -189,11 +189,13 @@ export function planFullstack(
   }
   if (py.process.console) {
     notes.push(
-      "[python.process] console only matters on Windows (a console window); ignored on Linux",
+      "note: [python.process] console only matters on Windows (a console window); ignored on Linux",
     );
   }
   if (!py.process.filesystemImporter && strategy !== "pyoxidizer") {
-    notes.push("[python.process] filesystem_importer = false only changes the pyoxidizer strategy");
+    notes.push(
+      "note: [python.process] filesystem_importer = false only changes the pyoxidizer strategy",
+    );
   }
   return {
     config,

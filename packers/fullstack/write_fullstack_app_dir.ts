@@ -29,6 +29,7 @@ import process from "node:process";
 import picomatch from "picomatch";
 import * as tar from "tar";
 import { InputError } from "../../errors.ts";
+import { describeFsError } from "../../format/bundle.ts";
 import {
   droppedVariables,
   findHostPython,
@@ -47,15 +48,18 @@ import { ensureSupportFiles, SOURCE_ROOT } from "./_support_files.ts";
 export const SUPPORT_SOURCE_DIR = join(SOURCE_ROOT, "python");
 const PYTHON_TOOLS = join(SOURCE_ROOT, "packers", "fullstack", "_python_tools.py");
 
+/** Pack lines shown without [debug] verbose: warnings, and notes on keys without effect here. */
+export const ALWAYS_SHOWN: RegExp = /^(?:warning|note)\b/;
+
 /** Options for {@linkcode writeFullstackAppDir}. */
 export interface WriteFullstackOptions {
-  /** Progress and verbose lines. @default warnings to stderr, and the rest with [debug] verbose */
+  /** Progress and verbose lines. @default warnings and notes to stderr, and the rest with [debug] verbose */
   log?: (line: string) => void;
   /** The environment (PATH, pip configuration, caches). @default process.env */
   env?: Record<string, string>;
   /** pbundle's cache directory (runtime downloads, pip installs). @default $XDG_CACHE_HOME/pbundle */
   cacheDir?: string;
-  /** Reuse pip installs cached by requirement list, Python version and platform. @default true */
+  /** Reuse pip installs cached by requirement list, Python version, platform and pip's configuration. @default true */
   pipCache?: boolean;
 }
 
@@ -99,7 +103,7 @@ export async function writeFullstackAppDir(
   const env = options.env ?? (process.env as Record<string, string>);
   const log = options.log ??
     ((line: string) => {
-      if (config.debug.verbose || /^warning\b/.test(line)) {
+      if (config.debug.verbose || ALWAYS_SHOWN.test(line)) {
         process.stderr.write(`pbundle: ${line}\n`);
       }
     });
@@ -118,7 +122,10 @@ export async function writeFullstackAppDir(
         `Cannot copy the frontend "${config.app.frontendPath}": no such directory ([app] frontend_path)`,
       );
     }
-    copyTree(config.app.frontendPath, join(appDir, OVERLAY.frontend), config.build.exclude, []);
+    copyTree(config.app.frontendPath, join(appDir, OVERLAY.frontend), config.build.exclude, [], {
+      what: "frontend file",
+      key: "[app] frontend_path",
+    });
     if (!existsSync(join(appDir, OVERLAY.frontend, "index.html"))) {
       log(`warning: "${config.app.frontendPath}" has no index.html`);
     }
@@ -208,7 +215,10 @@ export async function writeFullstackAppDir(
           `Cannot copy include path "${include}": no such directory ([python] include_paths)`,
         );
       }
-      copyTree(include, codeDir, [...config.python.exclude, "node_modules", ".*"], skip);
+      copyTree(include, codeDir, [...config.python.exclude, "node_modules", ".*"], skip, {
+        what: "Python file",
+        key: "[python] include_paths",
+      });
     }
     const entry = config.python.entryPoint;
     if ("file" in entry && !existsSync(join(codeDir, entry.file))) {
@@ -363,7 +373,10 @@ export function collectResources(
         `Cannot copy resource "${dir}": no such file or directory ([build] resources)`,
       );
     }
-    copyTree(dir, join(resourcesDir, basename(dir)), config.build.exclude, []);
+    copyTree(dir, join(resourcesDir, basename(dir)), config.build.exclude, [], {
+      what: "resource",
+      key: "[build] resources",
+    });
   }
   for (const rule of config.hooks.collect) {
     const count = collect(rule, join(root, rule.dest));
@@ -419,8 +432,18 @@ export function runCommand(
   }
 }
 
-/** Copies a tree, leaving out names matching the exclude globs and the skipped absolute paths. */
-function copyTree(from: string, to: string, exclude: string[], skip: string[]): void {
+/**
+ * Copies a tree, leaving out names matching the exclude globs and the skipped
+ * absolute paths. A file that cannot be copied (unreadable, a dangling symlink)
+ * is an InputError naming it: `Cannot copy resource "…": … ([build] resources)`.
+ */
+function copyTree(
+  from: string,
+  to: string,
+  exclude: string[],
+  skip: string[],
+  source: { what: string; key: string },
+): void {
   const matchers = exclude.map((p) => picomatch(p, { dot: true }));
   const excluded = (rel: string) => {
     const name = basename(rel);
@@ -438,8 +461,17 @@ function copyTree(from: string, to: string, exclude: string[], skip: string[]): 
       }
     } else if (st.isFile() || st.isSymbolicLink()) {
       mkdirSync(dirname(dst), { recursive: true });
-      copyFileSync(src, dst);
-      chmodSync(dst, statSync(src).mode & 0o777);
+      try {
+        copyFileSync(src, dst);
+        chmodSync(dst, statSync(src).mode & 0o777);
+      } catch (error) {
+        const dangling = st.isSymbolicLink() && !existsSync(src);
+        throw new InputError(
+          `Cannot copy ${source.what} "${src}": ${
+            dangling ? "it is a symlink to a missing file" : describeFsError(error)
+          } (${source.key})`,
+        );
+      }
     }
   };
   walk(from, to, "");
@@ -462,15 +494,22 @@ function collect(rule: CollectRule, destRoot: string): number {
     }
     for (const name of names) {
       const full = join(dir, name);
-      const st = statSync(full);
-      if (st.isDirectory()) {
+      if (isDir(full)) {
         if (name !== "node_modules" && !name.startsWith(".")) walk(full);
       } else if (isMatch(full)) {
         const dest = rule.preserveStructure
           ? join(destRoot, relative(base, full))
           : join(destRoot, name);
         mkdirSync(dirname(dest), { recursive: true });
-        copyFileSync(full, dest);
+        try {
+          copyFileSync(full, dest);
+        } catch (error) {
+          throw new InputError(
+            `Cannot copy resource "${full}": ${
+              existsSync(full) ? describeFsError(error) : "it is a symlink to a missing file"
+            } ([[hooks.collect]] source "${rule.source}")`,
+          );
+        }
         count++;
       }
     }
@@ -631,7 +670,8 @@ export interface PipOptions {
  * Installs packages with pip into a site-packages directory for a target
  * Python version (x86_64 manylinux wheels when the version differs from the
  * pip's own interpreter), honouring pip's configured index, and caching the
- * result by requirement list, version and platform.
+ * result by requirement list, version, platform and pip's configuration
+ * ({@linkcode pipConfiguration}), so another index never reuses a stale install.
  */
 export function pipInstall(
   packages: string[],
@@ -667,10 +707,17 @@ export function pipInstall(
         .flatMap((p) => ["--platform", p]),
     ]
     : [];
-  const key = createHash("sha256").update(JSON.stringify({ packages, version, cross, v: 1 }))
-    .digest(
-      "hex",
-    ).slice(0, 20);
+  // pip's configuration (index-url, extra-index-url, find-links, no-index, … from its
+  // files and PIP_* variables) is part of the key: another index may hold other builds.
+  const key = createHash("sha256").update(
+    JSON.stringify({
+      packages,
+      version,
+      cross,
+      pip: pipConfiguration(pipPython, options.env),
+      v: 2,
+    }),
+  ).digest("hex").slice(0, 20);
   const cached = join(options.cacheDir, "pip", key);
   if (!options.useCache || !existsSync(join(cached, ".complete"))) {
     const partial = `${cached}.${process.pid}.tmp`;
@@ -715,6 +762,21 @@ export function pipInstall(
 }
 
 /**
+ * What decides where pip looks for packages: `pip config list` (its files and
+ * PIP_* variables, as pip itself reads them) and the PIP_* variables.
+ *
+ * @param pipPython The Python whose pip installs.
+ * @param env The environment pip runs in.
+ * @returns A text that changes when the index or any other pip setting does.
+ */
+export function pipConfiguration(pipPython: string, env: Record<string, string>): string {
+  const listed = spawnSync(pipPython, ["-m", "pip", "config", "list"], { env, encoding: "utf8" });
+  const variables = Object.keys(env).filter((k) => k.startsWith("PIP_")).sort()
+    .map((k) => `${k}=${env[k]}`);
+  return [listed.status === 0 ? listed.stdout : "", ...variables].join("\n");
+}
+
+/**
  * The AppRun script of a full-stack AppDir. The bundle's runtime does not run it
  * (it hosts the app in-process when it finds the marker); it serves the AppDir's
  * other users (--appimage-extract, the portable directory, AppImage tools): it
@@ -738,6 +800,7 @@ export function appRunScript(doc: FullstackDocument, appDir: string): string {
       cwd: placeholder,
       check: false,
       exists: (p) => existsSync(p.split(placeholder).join(appDir)),
+      pythonHome: "/@PYTHON_HOME@",
     },
   );
   const q = (s: string) =>
@@ -745,7 +808,7 @@ export function appRunScript(doc: FullstackDocument, appDir: string): string {
       s.replace(/["\\`$]/g, (c) => `\\${c}`).split(placeholder).join("${HERE}").replace(
         /@PATH@/g,
         "${PATH}",
-      )
+      ).replace(/\/@PYTHON_HOME@/g, "${_pbundle_python_home}")
     }"`;
   const lines = [
     "#!/bin/sh",
@@ -765,6 +828,12 @@ export function appRunScript(doc: FullstackDocument, appDir: string): string {
       `  PY="$(command -v python${v} || true)"`,
       `  [ -n "$PY" ] || { echo "${doc.name}: cannot find python${v} (set PBUNDLE_PYTHON)" >&2; exit 127; }`,
       "fi",
+    );
+  }
+  if (Object.values(launch.env).some((v) => v.includes("/@PYTHON_HOME@"))) {
+    // $PYTHON_HOME of the host's Python: its real prefix, not a shim's directory.
+    lines.push(
+      `_pbundle_python_home="$("$PY" -E -s -c 'import sys; print(sys.base_prefix)')" || exit 127`,
     );
   }
   // The variables the host drops (one list, document.ts), unless set below.
