@@ -174,6 +174,66 @@ const ERRORS: Array<[string, string, RegExp]> = [
     /"entry_point" in \[python\] is "main"; it must be "module:function" or "file\.py"/,
   ],
   [
+    "key in another table",
+    BASE + '[window]\nentry_point = "x:y"\n',
+    /unknown key "entry_point" in \[window\]; did you mean "entry_point" in \[python\]\?/,
+  ],
+  [
+    "far-off unknown key",
+    BASE + "[debug]\nzzzzzz = 1\n",
+    /unknown key "zzzzzz" in \[debug\] \(valid keys: enabled, devtools, verbose\)$/,
+  ],
+  [
+    "bool as string",
+    BASE + '[window]\nresizable = "yes"\n',
+    /"resizable" in \[window\] must be true or false, not a string$/,
+  ],
+  [
+    "version as float",
+    BASE + "version = 3.12\n",
+    /"version" in \[python\] must be a string, not a float \(quote it: "3\.12"\)$/,
+  ],
+  [
+    "integer as float",
+    BASE + "[window]\nwidth = 1.5\n",
+    /"width" in \[window\] must be an integer, not a float$/,
+  ],
+  [
+    "table as value",
+    "debug = 1\n" + BASE,
+    /"debug" at the top level must be a table, not an integer$/,
+  ],
+  [
+    "strings as string",
+    BASE + 'include_paths = "."\n',
+    /"include_paths" in \[python\] must be an array of strings, not a string$/,
+  ],
+  [
+    "enum as integer",
+    BASE + "strategy = 1\n",
+    /"strategy" in \[python\] must be one of standalone, pyoxidizer, embedded, system, portable, not an integer$/,
+  ],
+  [
+    "env as string",
+    BASE + '[runtime]\nenv = "A=1"\n',
+    /"env" in \[runtime\] must be a table, not a string$/,
+  ],
+  [
+    "env name",
+    BASE + '[runtime.env]\n"1BAD" = "x"\n',
+    /"1BAD" in \[runtime\.env\] is not a valid environment variable name$/,
+  ],
+  [
+    "collect as table",
+    BASE + '[hooks.collect]\nsource = "a"\ndest = "b"\n',
+    /"collect" in \[hooks\] must be an array of tables \(\[\[hooks\.collect\]\]\), not a table$/,
+  ],
+  [
+    "missing version",
+    BASE.replace('version = "1.0.0"\n', ""),
+    /missing required key "version" in \[package\] \(required in \[package\]: name, version\)$/,
+  ],
+  [
     "missing name",
     BASE.replace('name = "demo"\n', ""),
     /missing required key "name" in \[package\]/,
@@ -231,10 +291,41 @@ for (const [name, text, pattern] of ERRORS) {
       assert.ok(e instanceof ConfigError, String(e));
       assert.match(e.message, pattern);
       assert.ok(e.message.startsWith(`Cannot read "${FILE}": `));
+      // The key and its table, as the message names them.
+      const where = e.table === "" ? "at the top level" : `in [${e.table}]`;
+      assert.ok(e.message.includes(`"${e.key}" ${where}`), e.message);
+      if (e.suggestion !== undefined) {
+        assert.ok(e.message.includes(`did you mean "${e.suggestion}"`));
+      }
       return true;
     });
   });
 }
+
+Deno.test("ConfigError carries the nearest valid key, and its table when it is another one", () => {
+  const error = (text: string) => {
+    try {
+      parsePackConfig(text, FILE);
+    } catch (e) {
+      return e as ConfigError;
+    }
+    throw new Error("no error");
+  };
+  const typo = error(BASE + "[python.process]\nmax_restart = 1\n");
+  assert.deepEqual([typo.table, typo.key, typo.suggestion, typo.suggestionTable], [
+    "python.process",
+    "max_restart",
+    "max_restarts",
+    undefined,
+  ]);
+  const moved = error(BASE + '[window]\nentry_point = "x:y"\n');
+  assert.deepEqual([moved.table, moved.suggestion, moved.suggestionTable], [
+    "window",
+    "entry_point",
+    "python",
+  ]);
+  assert.equal(error(BASE + "[debug]\nzzzzzz = 1\n").suggestion, undefined);
+});
 
 Deno.test("parsePackConfig() reports TOML syntax errors with line and column", () => {
   assert.throws(() => parsePackConfig("[package]\nname = \n", FILE), (e) => {

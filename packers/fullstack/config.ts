@@ -36,27 +36,37 @@ export class ConfigError extends InputError {
   readonly key: string;
   /** The nearest valid key, when there is one. */
   readonly suggestion: string | undefined;
+  /** The table of the nearest valid key when it is another table's ("" for the top level). */
+  readonly suggestionTable: string | undefined;
   /**
    * Makes a pack-file error naming the file, the table and the key.
    *
    * @param file The pack file.
    * @param table The table.
    * @param key The key.
-   * @param problem What is wrong.
-   * @param suggestion The nearest valid key.
+   * @param problem What is wrong ("{key}" stands for the key and its table).
+   * @param suggestion The nearest valid key: a key of the same table, or one of another table.
    */
-  constructor(file: string, table: string, key: string, problem: string, suggestion?: string) {
-    const where = table === "" ? "at the top level" : `in [${table}]`;
-    super(
-      `Cannot read "${file}": ${problem.replace("{key}", `"${key}" ${where}`)}${
-        suggestion ? `; did you mean "${suggestion}"?` : ""
-      }`,
-    );
+  constructor(
+    file: string,
+    table: string,
+    key: string,
+    problem: string,
+    suggestion?: string | { key: string; table: string },
+  ) {
+    const where = (t: string) => (t === "" ? "at the top level" : `in [${t}]`);
+    const hint = suggestion === undefined
+      ? ""
+      : typeof suggestion === "string"
+      ? `; did you mean "${suggestion}"?`
+      : `; did you mean "${suggestion.key}" ${where(suggestion.table)}?`;
+    super(`Cannot read "${file}": ${problem.replace("{key}", `"${key}" ${where(table)}`)}${hint}`);
     this.name = "ConfigError";
     this.file = file;
     this.table = table;
     this.key = key;
-    this.suggestion = suggestion;
+    this.suggestion = typeof suggestion === "string" ? suggestion : suggestion?.key;
+    this.suggestionTable = typeof suggestion === "object" ? suggestion.table : undefined;
   }
 }
 
@@ -404,21 +414,54 @@ function validateTable(
   for (const [key, v] of Object.entries(value)) {
     const check = schema[key];
     if (!check) {
+      const close = nearest(key, Object.keys(schema), closeEnough(key));
+      const elsewhere = close === undefined ? tableHolding(key) : undefined;
       throw new ConfigError(
         file,
         table,
         key,
-        "unknown key {key}",
-        nearest(key, Object.keys(schema)),
+        close !== undefined || elsewhere !== undefined
+          ? "unknown key {key}"
+          : `unknown key {key} (valid keys: ${Object.keys(schema).join(", ")})`,
+        close ?? elsewhere,
       );
     }
     validateValue(v, check, table, key, file);
   }
   for (const key of REQUIRED[table] ?? []) {
     if (!(key in value)) {
-      throw new ConfigError(file, table, key, "missing required key {key}");
+      // A required key has no "nearest valid key" of its own: a misspelling of it is
+      // an unknown key, reported above with the suggestion.
+      throw new ConfigError(
+        file,
+        table,
+        key,
+        `missing required key {key} (required ${
+          table === "" ? "at the top level" : `in [${table}]`
+        }: ${REQUIRED[table]!.join(", ")})`,
+      );
     }
   }
+}
+
+/** The largest edit distance at which a key is suggested for a word. */
+function closeEnough(word: string): number {
+  return Math.max(2, Math.floor(word.length / 3));
+}
+
+/** The table of the schema that holds a key (case-insensitively), when exactly one does. */
+function tableHolding(key: string): { key: string; table: string } | undefined {
+  const found: Array<{ key: string; table: string }> = [];
+  const walk = (schema: Schema, table: string) => {
+    for (const [k, check] of Object.entries(schema)) {
+      if (k.toLowerCase() === key.toLowerCase()) found.push({ key: k, table });
+      if (check.t === "table" || check.t === "tables") {
+        walk(check.keys, table === "" ? k : `${table}.${k}`);
+      }
+    }
+  };
+  walk(SCHEMA, "");
+  return found.length === 1 ? found[0] : undefined;
 }
 
 function typeName(v: unknown): string {
@@ -436,7 +479,17 @@ function validateValue(v: unknown, check: Check, table: string, key: string, fil
     new ConfigError(file, table, key, `{key} must be ${expected}, not ${typeName(v)}`);
   switch (check.t) {
     case "string":
-      if (typeof v !== "string") throw wrong("a string");
+      if (typeof v !== "string") {
+        if (typeof v === "number" || typeof v === "boolean" || typeof v === "bigint") {
+          throw new ConfigError(
+            file,
+            table,
+            key,
+            `{key} must be a string, not ${typeName(v)} (quote it: "${String(v)}")`,
+          );
+        }
+        throw wrong("a string");
+      }
       if (check.pattern && !check.pattern.test(v)) {
         throw new ConfigError(
           file,
@@ -484,7 +537,7 @@ function validateValue(v: unknown, check: Check, table: string, key: string, fil
           table,
           key,
           `{key} is ${JSON.stringify(v)}; it must be one of ${check.values.join(", ")}`,
-          nearest(v, check.values),
+          nearest(v, check.values, closeEnough(v)),
         );
       }
       return;
@@ -527,11 +580,16 @@ function validateValue(v: unknown, check: Check, table: string, key: string, fil
  *
  * @param word The misspelled word.
  * @param candidates The valid words.
- * @returns The nearest, or undefined when there are none.
+ * @param maxDistance The largest distance accepted. @default Infinity
+ * @returns The nearest, or undefined when none is within maxDistance.
  */
-export function nearest(word: string, candidates: readonly string[]): string | undefined {
+export function nearest(
+  word: string,
+  candidates: readonly string[],
+  maxDistance = Infinity,
+): string | undefined {
   let best: string | undefined;
-  let bestDistance = Infinity;
+  let bestDistance = maxDistance + 1;
   for (const c of candidates) {
     const d = editDistance(word.toLowerCase(), c.toLowerCase());
     if (d < bestDistance) {
