@@ -43,15 +43,17 @@ export interface CreateLoggerOptions {
 }
 
 /**
- * Picks the log level from PBUNDLE_LOG (error, warn, info, debug; RUST_LOG is
- * read too, as auroraview's document uses it) and the [debug] verbose flag.
+ * Picks the log level from PBUNDLE_LOG (error, warn, info, debug, trace = debug;
+ * when it is unset or empty, RUST_LOG, which auroraview's document uses) and
+ * the [debug] verbose flag.
  *
  * @param env The environment.
  * @param verbose Whether [debug] verbose is set.
  * @returns The level.
  */
 export function logLevelFrom(env: Record<string, string | undefined>, verbose = false): LogLevel {
-  const named = (env["PBUNDLE_LOG"] ?? env["RUST_LOG"] ?? "").toLowerCase();
+  // An empty PBUNDLE_LOG counts as unset, so RUST_LOG still applies.
+  const named = (env["PBUNDLE_LOG"] || env["RUST_LOG"] || "").toLowerCase();
   if (named === "debug" || named === "trace" || verbose) return "debug";
   if (named === "error" || named === "warn" || named === "info") return named;
   return "info";
