@@ -6,10 +6,12 @@
  * @module
  */
 
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { makePng } from "../fixtures/make_png.ts";
 import { canMakePythonRuntime, makePythonRuntime } from "../fixtures/make_python_runtime.ts";
 import { readPackConfig } from "../packers/fullstack/config.ts";
 import { devDocument } from "../packers/fullstack/dev_document.ts";
@@ -171,4 +173,219 @@ export async function waitFor(condition: () => boolean, timeoutMs = 20_000): Pro
     await new Promise((r) => setTimeout(r, 20));
   }
   return condition();
+}
+
+/**
+ * A pure-Python wheel built in code (no build backend, no network): NAME-VERSION
+ * with one module NAME (dashes as underscores) whose VALUE is `value`.
+ *
+ * @param dir Where the wheel goes (a pip find-links directory).
+ * @param name The distribution's name.
+ * @param version Its version.
+ * @param value The module's VALUE.
+ * @returns The wheel's path.
+ */
+export function makeWheel(dir: string, name: string, version: string, value: string): string {
+  const mod = name.replace(/-/g, "_");
+  const script = `
+import base64, hashlib, sys, zipfile
+path, mod, name, version, value = sys.argv[1:]
+info = f"{mod}-{version}.dist-info"
+files = {
+    f"{mod}.py": f"VALUE = {value!r}\\n",
+    f"{info}/METADATA": f"Metadata-Version: 2.1\\nName: {name}\\nVersion: {version}\\n",
+    f"{info}/WHEEL": "Wheel-Version: 1.0\\nGenerator: pbundle-tests\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
+}
+record = []
+with zipfile.ZipFile(path, "w") as z:
+    for arc, text in files.items():
+        data = text.encode()
+        z.writestr(arc, data)
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{arc},sha256={digest},{len(data)}")
+    record.append(f"{info}/RECORD,,")
+    z.writestr(f"{info}/RECORD", "\\n".join(record) + "\\n")
+`;
+  const path = join(dir, `${mod}-${version}-py3-none-any.whl`);
+  execFileSync("python3", ["-c", script, path, mod, name, version, value]);
+  return path;
+}
+
+/**
+ * A python3.11 "shim" like pyenv's: a script in SHIMROOT/shims that runs the
+ * real interpreter, so dirname(dirname(shim)) is not the Python's prefix.
+ *
+ * @param root Where to make SHIMROOT/shims/python3.11.
+ * @returns The shim and the real interpreter's sys.base_prefix.
+ */
+export function makePythonShim(root: string): { shim: string; basePrefix: string } {
+  const [real, basePrefix] = execFileSync("python3.11", [
+    "-c",
+    "import sys; print(sys.executable); print(sys.base_prefix)",
+  ], { encoding: "utf8" }).trim().split("\n") as [string, string];
+  mkdirSync(join(root, "shims"), { recursive: true });
+  const shim = join(root, "shims", "python3.11");
+  writeFileSync(shim, `#!/bin/sh\nexec "${real}" "$@"\n`, { mode: 0o755 });
+  return { shim, basePrefix };
+}
+
+/** The pack file of {@linkcode keysProject}: many keys at once, each with an effect to check. */
+export const KEYS_TOML = `
+[package]
+name = "keys-demo"
+version = "2.3.4"
+description = "Shows that every key & setting <works>"
+authors = ["Ada Lovelace <ada@example.invalid>", "Bob"]
+license = "Apache-2.0"
+
+[app]
+title = "Keys Demo"
+frontend_path = "./web"
+
+[bundle]
+icon = "./icon.png"
+identifier = "dev.pbundle.keys"
+copyright = "Copyright 2025 Keys -- Inc"
+category = "Productivity"
+
+[bundle.platform.windows]
+console = true
+
+[bundle.platform.macos]
+minimum_system_version = "11.0"
+
+[python]
+version = "3.11"
+entry_point = "server.py"
+include_paths = ["./backend"]
+exclude = ["*.txt", "scratch"]
+packages = ["pbundle-keys-probe"]
+strategy = "embedded"
+
+[python.process]
+console = true
+module_search_paths = ["$RESOURCES_DIR/pylib", "\${EXTRACT_DIR}", "$SITE_PACKAGES", "$PYTHON_HOME/pbundle-home-probe"]
+
+[build]
+resources = ["./pylib", "./assets"]
+exclude = ["*.map"]
+release = false
+
+[runtime.env]
+KEYS_PYTHON_HOME = "$PYTHON_HOME"
+
+[[hooks.collect]]
+source = "./data/**/*.json"
+dest = "resources/data_tree"
+preserve_structure = true
+
+[[hooks.collect]]
+source = "./data/**/*.json"
+dest = "resources/data_flat"
+preserve_structure = false
+
+[[hooks.collect]]
+source = "./nothing/*.zzz"
+dest = "resources/none"
+
+[debug]
+enabled = true
+`;
+
+const KEYS_SERVER = `"""keys-demo's backend, entered as a file (entry_point = "server.py")."""
+import faulthandler
+import os
+import sys
+
+import extra_mod  # resources/pylib, on sys.path through $RESOURCES_DIR
+import pbundle_keys_probe  # pip-installed from the test's own index
+
+from pbundle_backend import bind_call, serve
+
+
+@bind_call("api.info")
+def info():
+    return {
+        "name": __name__,
+        "file": __file__,
+        "extra": extra_mod.WHERE,
+        "probe": pbundle_keys_probe.VALUE,
+        "sys_path": sys.path,
+        "faulthandler": faulthandler.is_enabled(),
+        "env": {k: v for k, v in os.environ.items() if k.startswith(("AURORAVIEW_", "PYTHON", "KEYS_"))},
+    }
+
+
+@bind_call("api.echo")
+def echo(value=None):
+    return value
+
+
+if __name__ == "__main__":
+    serve()
+`;
+
+/**
+ * Writes the keys project (see {@linkcode KEYS_TOML}) and the find-links
+ * directory holding its one package, pbundle-keys-probe (VALUE "index-a").
+ *
+ * @param edit Changes the pack file's text.
+ * @returns The project, the find-links directory and the icon's bytes (remove `root` when done).
+ */
+export function keysProject(
+  edit: (toml: string) => string = (t) => t,
+): { root: string; project: string; wheels: string; icon: Uint8Array } {
+  const root = mkdtempSync(join(tmpdir(), "pbundle-keys-"));
+  const project = join(root, "project");
+  const wheels = join(root, "wheels-a");
+  const write = (rel: string, text: string | Uint8Array) => {
+    mkdirSync(dirname(join(project, rel)), { recursive: true });
+    writeFileSync(join(project, rel), text);
+  };
+  write("pbundle.pack.toml", edit(KEYS_TOML));
+  write("web/index.html", "<!doctype html><title>Keys</title>\n");
+  write("web/app.js", "console.log('keys');\n");
+  write("web/app.js.map", "{}\n");
+  write("backend/server.py", KEYS_SERVER);
+  write("backend/helpers.py", "HELP = 1\n");
+  write("backend/notes.txt", "excluded by [python] exclude\n");
+  write("backend/scratch/junk.py", "raise SystemExit('excluded by [python] exclude')\n");
+  write("pylib/extra_mod.py", "WHERE = 'resources'\n");
+  write("assets/logo.txt", "logo\n");
+  write("assets/logo.map", "excluded by [build] exclude\n");
+  write("data/a/one.json", '{"one": 1}\n');
+  write("data/b/two.json", '{"two": 2}\n');
+  const icon = makePng(48, [0xd6, 0x2b, 0x7a]);
+  write("icon.png", icon);
+  mkdirSync(wheels);
+  makeWheel(wheels, "pbundle-keys-probe", "1.0", "index-a");
+  return { root, project, wheels, icon };
+}
+
+/**
+ * The environment that points pip at a find-links directory only (no index).
+ *
+ * @param wheels The directory.
+ * @returns Variables to add.
+ */
+export function pipIndexEnv(wheels: string): Record<string, string> {
+  return { PIP_FIND_LINKS: wheels, PIP_NO_INDEX: "1" };
+}
+
+/**
+ * unsquashfs -s of a bundle's image: an independent reader of its compression settings.
+ *
+ * @param bundle The bundle.
+ * @param scratch A directory for the image's copy.
+ * @param env The bundle's environment.
+ * @returns unsquashfs's report.
+ */
+export function squashfsInfo(bundle: string, scratch: string, env: Record<string, string>): string {
+  const offset = Number(
+    execFileSync(bundle, ["--pbundle_offset"], { env, encoding: "utf8" }).trim(),
+  );
+  if (!(offset > 0)) throw new Error(`${bundle} --pbundle_offset printed no offset`);
+  const image = join(scratch, "image.squashfs");
+  writeFileSync(image, readFileSync(bundle).subarray(offset));
+  return execFileSync("unsquashfs", ["-s", image], { encoding: "utf8" });
 }

@@ -24,7 +24,14 @@ import {
   resolveBackendLaunch,
 } from "../runtime/fullstack/document.ts";
 import { createLogger } from "../runtime/fullstack/log.ts";
-import { copyProject, EXAMPLE, exampleProject, pythonRuntimeArchive, ROOT } from "./_fullstack.ts";
+import {
+  copyProject,
+  EXAMPLE,
+  exampleProject,
+  pythonRuntimeArchive,
+  ROOT,
+  squashfsInfo,
+} from "./_fullstack.ts";
 
 const RUNTIME = pythonRuntimeArchive();
 const ignore = RUNTIME === undefined;
@@ -506,6 +513,14 @@ Deno.test({
         `Packed dev.pbundle.yamlviewer#yaml-viewer:0.1.0 (embedded) into ${output}\n`,
       );
       assert.ok(statSync(output).isFile());
+      // [build] release = true (the example's): zstd at level 15, mksquashfs's default, so
+      // the image carries no compressor options (release = false: fullstack_keys_test.ts).
+      const squashfs = squashfsInfo(output, project, {
+        ...Deno.env.toObject(),
+        XDG_CACHE_HOME: cache,
+      });
+      assert.match(squashfs, /^Compression zstd$/m);
+      assert.doesNotMatch(squashfs, /compression-level/);
       assert.deepEqual(quietRun.stderr.trim().split("\n"), [
         "pbundle: warning: [python] runtime is ignored: the embedded strategy ships no Python runtime (it uses the system's python3.11)",
         "pbundle: warning: [python] runtime_sha256 is ignored: the embedded strategy ships no Python runtime (it uses the system's python3.11)",
