@@ -22,8 +22,9 @@ import { chmod, copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { pack } from "../mod.ts";
+import { packageRootOf, SUPPORT_FILES } from "../packers/fullstack/_support_files.ts";
 import { buildRuntime, type RuntimeTarget } from "../runtime/build/build_runtime.ts";
 import { pinnedFile, type PinnedPackage } from "../runtime/build/_node_toolchain.ts";
 import { userCacheDir } from "../runtime/user_cache_dir.ts";
@@ -65,8 +66,8 @@ export const PBUNDLE_PERMISSIONS: readonly string[] = [
   "--allow-write",
   "--allow-run",
   "--allow-env",
-  "--allow-sys=osRelease,homedir,uid,gid,cpus",
-  "--allow-net=registry.npmjs.org,github.com,objects.githubusercontent.com,release-assets.githubusercontent.com",
+  "--allow-sys",
+  "--allow-net",
   "--no-prompt",
 ];
 
@@ -137,16 +138,13 @@ async function writeAppDir(target: RuntimeTarget, appDir: string, log: (s: strin
     ],
     "bundle the compression worker",
   );
-  // Files the full-stack packer reads next to the package root (../../ from bin/).
-  for (
-    const file of [
-      "python/pbundle_backend/__init__.py",
-      "python/pbundle_backend/__main__.py",
-      "packers/fullstack/_python_tools.py",
-    ]
-  ) {
-    await mkdir(join(appDir, "pbundle", file, ".."), { recursive: true });
-    await copyFile(join(ROOT, file), join(appDir, "pbundle", file));
+  // The full-stack packer reads its support files (pbundle_backend, its Python
+  // helper) under the package root it resolves from import.meta.url; from the
+  // bundled script at pbundle/bin/ that is the AppDir itself.
+  const packageRoot = fileURLToPath(packageRootOf(pathToFileURL(join(bin, "pbundle.js"))));
+  for (const file of SUPPORT_FILES) {
+    await mkdir(join(packageRoot, file, ".."), { recursive: true });
+    await copyFile(join(ROOT, file), join(packageRoot, file));
   }
   const denoPackage = DENO_PACKAGES[target];
   log(`fetching Deno ${denoPackage.version} (${denoPackage.name})`);

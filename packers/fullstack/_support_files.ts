@@ -4,7 +4,8 @@
  * packer's Python helper. From a checkout or any local copy they are read in
  * place; when pbundle runs from a remote module (jsr:, https:) they are
  * fetched next to import.meta.url once and kept under pbundle's cache, so
- * nothing depends on the current directory.
+ * nothing depends on the current directory. A script bundled from pbundle
+ * reads them relative to itself ({@linkcode packageRootOf}).
  *
  * @module
  */
@@ -25,7 +26,21 @@ export const SUPPORT_FILES: readonly string[] = [
   "packers/fullstack/_python_tools.py",
 ];
 
-const PACKAGE_ROOT = new URL("../../", import.meta.url);
+/**
+ * The package root the support files are read from, given the URL of the
+ * script that holds this module's code: two levels up, as packers/fullstack/
+ * sits in the source tree. A script bundled from pbundle (pbundle's own
+ * AppBundle keeps it at pbundle/bin/pbundle.js) must have the support files
+ * at the same place relative to itself; scripts/release.ts copies them there.
+ *
+ * @param moduleUrl The URL of this module, or of a script bundled from it.
+ * @returns The package root's URL, ending in "/".
+ */
+export function packageRootOf(moduleUrl: string | URL): URL {
+  return new URL("../../", moduleUrl);
+}
+
+const PACKAGE_ROOT = packageRootOf(import.meta.url);
 
 /** The package root on disk: the source tree itself, or the cache copy of a remote one. */
 export const SOURCE_ROOT: string = PACKAGE_ROOT.protocol === "file:"
