@@ -4,19 +4,34 @@
  * info and optional static tools, and a squashfs or DwarFS image appended at
  * the end of the ELF.
  *
- * @example Pack an AppDir, then check and inspect the bundle
- * ```ts ignore
- * import { pack, readBundle, verifyBundle } from "@pbundle/pbundle";
+ * @example Pack an AppDir, then verify, inspect and extract the bundle (runs in `deno test --doc`)
+ * ```ts
+ * import { extractImage, pack, readBundle, verifyBundle } from "@pbundle/pbundle";
+ * import assert from "node:assert/strict";
  *
- * await pack({
- *   appDir: "./examples/hello/AppDir",
- *   appBundleId: "hello-20260101-pbundle",
- *   runtime: "./appbundle-runtime",
- *   output: "./hello.AppBundle",
- * });
- * const { ok } = await verifyBundle("./hello.AppBundle");
- * const info = await readBundle("./hello.AppBundle");
- * console.log(ok, info.runtimeInfo.AppBundleID, info.imageOffset);
+ * const dir = await Deno.makeTempDir();
+ * try {
+ *   // The smallest AppDir: an executable AppRun.
+ *   await Deno.mkdir(`${dir}/AppDir`);
+ *   await Deno.writeTextFile(`${dir}/AppDir/AppRun`, "#!/bin/sh\necho hello\n", { mode: 0o755 });
+ *
+ *   // Without `runtime`, pack uses the cached runtime for this machine (built on first use).
+ *   const { output } = await pack({
+ *     appDir: `${dir}/AppDir`,
+ *     appBundleId: "hello-20260101-me",
+ *     output: `${dir}/hello.AppBundle`,
+ *   });
+ *   assert.equal((await verifyBundle(output)).ok, true);
+ *   const bundle = await readBundle(output);
+ *   assert.equal(bundle.runtimeInfo.AppBundleID, "hello-20260101-me");
+ *   await extractImage(bundle, `${dir}/files`);
+ *   assert.equal(await Deno.readTextFile(`${dir}/files/AppRun`), "#!/bin/sh\necho hello\n");
+ *
+ *   const run = await new Deno.Command(output).output();
+ *   assert.equal(new TextDecoder().decode(run.stdout), "hello\n");
+ * } finally {
+ *   await Deno.remove(dir, { recursive: true });
+ * }
  * ```
  *
  * @example Parse an AppBundle ID (runs in `deno test --doc`)
@@ -55,30 +70,9 @@
  * assert.deepEqual(decodeRuntimeInfo(bytes), { info, encoding: "cbor" });
  * ```
  *
- * @example Build the runtime, pack, verify, inspect and extract in a script
- * ```ts ignore
- * import {
- *   cachedRuntime,
- *   extractImage,
- *   pack,
- *   packFullstack,
- *   readBundle,
- *   verifyBundle,
- * } from "@pbundle/pbundle";
- *
- * const runtime = await cachedRuntime({ target: "aarch64" }); // built once, then cached
- * await pack({
- *   appDir: "./AppDir",
- *   appBundleId: "myapp#github.com/me/myapp:1.0",
- *   runtime: runtime.path,
- *   output: "./myapp-aarch64.AppBundle",
- *   noStaticTools: true, // the host's tools are not aarch64 programs
- * });
- * await packFullstack({ config: "./webapp", output: "./webapp.AppBundle" });
- * if (!(await verifyBundle("./myapp-aarch64.AppBundle")).ok) throw new Error("corrupt");
- * const bundle = await readBundle("./myapp-aarch64.AppBundle");
- * await extractImage(bundle, "./myapp_squashfs");
- * ```
+ * Each function's documentation has a runnable example; examples/build_script.ts
+ * is a whole build script (runtimes for both CPUs, AppDirs and a full-stack
+ * project, then verify and inspect).
  *
  * @module
  */

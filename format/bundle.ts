@@ -45,10 +45,28 @@ export type { BundleInfo, RuntimeInfoDecoder, SectionLocation } from "./bundle_l
  * header table, the small sections and the image's first bytes are read.
  *
  * @example Print a bundle's ID
- * ```ts ignore
- * import { readBundle } from "@pbundle/pbundle";
- * const info = await readBundle("./hello.AppBundle");
- * console.log(info.runtimeInfo.AppBundleID, info.imageOffset);
+ * ```ts
+ * import { pack, readBundle } from "@pbundle/pbundle";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * try {
+ *   await Deno.mkdir(`${dir}/AppDir`);
+ *   await Deno.writeTextFile(`${dir}/AppDir/AppRun`, "#!/bin/sh\n", { mode: 0o755 });
+ *   const { output } = await pack({
+ *     appDir: `${dir}/AppDir`,
+ *     appBundleId: "hello-20260101-me",
+ *     output: `${dir}/hello.AppBundle`,
+ *   });
+ *
+ *   const info = await readBundle(output);
+ *   assert.equal(info.runtimeInfo.AppBundleID, "hello-20260101-me");
+ *   assert.equal(info.runtimeInfo.FilesystemType, "squashfs");
+ *   // The image runs from imageOffset to the end of the file.
+ *   assert.equal(info.imageOffset + info.imageSize, (await Deno.stat(output)).size);
+ * } finally {
+ *   await Deno.remove(dir, { recursive: true });
+ * }
  * ```
  *
  * @param path The bundle.
@@ -238,9 +256,35 @@ export interface VerifyResult {
  * Recomputes a bundle's image hash (SHA-256) and compares it with the runtime info.
  *
  * @example
- * ```ts ignore
- * import { verifyBundle } from "@pbundle/pbundle";
- * const { ok } = await verifyBundle("./hello.AppBundle");
+ * ```ts
+ * import { pack, verifyBundle } from "@pbundle/pbundle";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * try {
+ *   await Deno.mkdir(`${dir}/AppDir`);
+ *   await Deno.writeTextFile(`${dir}/AppDir/AppRun`, "#!/bin/sh\n", { mode: 0o755 });
+ *   const { output } = await pack({
+ *     appDir: `${dir}/AppDir`,
+ *     appBundleId: "hello-20260101-me",
+ *     output: `${dir}/hello.AppBundle`,
+ *   });
+ *   assert.equal((await verifyBundle(output)).ok, true);
+ *
+ *   // Flip the last byte of the image: the hash no longer matches.
+ *   const file = await Deno.open(output, { read: true, write: true });
+ *   const last = new Uint8Array(1);
+ *   await file.seek(-1, Deno.SeekMode.End);
+ *   await file.read(last);
+ *   await file.seek(-1, Deno.SeekMode.End);
+ *   await file.write(last.map((byte) => byte ^ 0xff));
+ *   file.close();
+ *   const { ok, expected, actual } = await verifyBundle(output);
+ *   assert.equal(ok, false);
+ *   assert.notEqual(actual, expected);
+ * } finally {
+ *   await Deno.remove(dir, { recursive: true });
+ * }
  * ```
  *
  * @param path The bundle.

@@ -30,10 +30,29 @@ export interface ExtractImageOptions {
  * Extracts a bundle's image into `dest`.
  *
  * @example Extract the .desktop files of a bundle
- * ```ts ignore
- * import { extractImage, readBundle } from "@pbundle/pbundle";
- * const bundle = await readBundle("./hello.AppBundle");
- * await extractImage(bundle, "./hello-files", { patterns: ["*.desktop"] });
+ * ```ts
+ * import { extractImage, pack, readBundle } from "@pbundle/pbundle";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * try {
+ *   await Deno.mkdir(`${dir}/AppDir/usr/bin`, { recursive: true });
+ *   await Deno.writeTextFile(`${dir}/AppDir/AppRun`, "#!/bin/sh\n", { mode: 0o755 });
+ *   await Deno.writeTextFile(`${dir}/AppDir/hello.desktop`, "[Desktop Entry]\nName=hello\n");
+ *   await Deno.writeTextFile(`${dir}/AppDir/usr/bin/hello`, "#!/bin/sh\n", { mode: 0o755 });
+ *   const { output } = await pack({
+ *     appDir: `${dir}/AppDir`,
+ *     appBundleId: "hello-20260101-me",
+ *     output: `${dir}/hello.AppBundle`,
+ *   });
+ *
+ *   const bundle = await readBundle(output);
+ *   await extractImage(bundle, `${dir}/files`, { patterns: ["*.desktop"] });
+ *   const names = [...Deno.readDirSync(`${dir}/files`)].map((entry) => entry.name);
+ *   assert.deepEqual(names, ["hello.desktop"]);
+ * } finally {
+ *   await Deno.remove(dir, { recursive: true });
+ * }
  * ```
  *
  * @param bundle The bundle, as {@linkcode readBundle} read it.

@@ -246,15 +246,29 @@ export function parseRuntimeInfoEntries(entries: readonly string[]): Record<stri
 /**
  * Packs an AppDir into an AppBundle.
  *
- * @example Pack an AppDir with a runtime built by `pbundle runtime build`
- * ```ts ignore
- * import { pack } from "@pbundle/pbundle";
- * await pack({
- *   appDir: "./examples/hello/AppDir",
- *   appBundleId: "hello-20260101-pbundle",
- *   runtime: "./appbundle-runtime",
- *   output: "./hello.AppBundle",
- * });
+ * @example Pack an AppDir with the runtime `pbundle runtime build` caches
+ * ```ts
+ * import { cachedRuntime, pack } from "@pbundle/pbundle";
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * try {
+ *   await Deno.mkdir(`${dir}/AppDir`);
+ *   await Deno.writeTextFile(`${dir}/AppDir/AppRun`, "#!/bin/sh\necho hello\n", { mode: 0o755 });
+ *   const runtime = await cachedRuntime(); // built on first use, then reused
+ *   const result = await pack({
+ *     appDir: `${dir}/AppDir`,
+ *     appBundleId: "hello-20260101-me",
+ *     runtime: runtime.path,
+ *     output: `${dir}/hello.AppBundle`,
+ *     compression: "zstd:3",
+ *     onWarning: (message) => console.error(`warning: ${message}`), // e.g. no .DirIcon
+ *   });
+ *   assert.equal(result.runtimeInfo.FilesystemType, "squashfs");
+ *   assert.equal(result.size, (await Deno.stat(result.output)).size);
+ * } finally {
+ *   await Deno.remove(dir, { recursive: true });
+ * }
  * ```
  *
  * @param options What to pack and how.

@@ -112,11 +112,59 @@ export interface PackFullstackResult {
  * @returns What was written.
  * @throws {ConfigError} For a bad pack file.
  * @throws {InputError} When a command, pip, the runtime or the output fails.
- * @example Pack the example
- * ```ts ignore
+ * @example Pack a tiny project: a page and a Python backend run by the host's python3.11
+ * ```ts
  * import { packFullstack } from "@pbundle/pbundle";
- * const result = await packFullstack({ config: "examples/fullstack", output: "/tmp/app.AppBundle" });
- * console.log(result.output);
+ * import assert from "node:assert/strict";
+ *
+ * const dir = await Deno.makeTempDir();
+ * try {
+ *   await Deno.mkdir(`${dir}/frontend`);
+ *   await Deno.writeTextFile(`${dir}/frontend/index.html`, "<h1>Hello</h1>\n");
+ *   await Deno.writeTextFile(
+ *     `${dir}/main.py`,
+ *     [
+ *       "from pbundle_backend import bind_call, serve",
+ *       '@bind_call("api.hello")',
+ *       "def hello(name):",
+ *       '    return f"Hello, {name}!"',
+ *       "def run():",
+ *       "    serve()",
+ *     ].join("\n"),
+ *   );
+ *   await Deno.writeTextFile(
+ *     `${dir}/pbundle.pack.toml`,
+ *     [
+ *       "[package]",
+ *       'name = "hello-web"',
+ *       'version = "1.0.0"',
+ *       "[app]",
+ *       'frontend_path = "frontend"',
+ *       "[python]",
+ *       'entry_point = "main:run"',
+ *       'include_paths = ["."]',
+ *       'strategy = "system"',
+ *     ].join("\n"),
+ *   );
+ *
+ *   const result = await packFullstack({ config: dir, output: `${dir}/hello-web.AppBundle` });
+ *   assert.equal(result.outputKind, "bundle");
+ *   assert.equal(result.strategy, "system");
+ *
+ *   // PBUNDLE_FRONTEND=stdio: JSON-RPC calls on stdin, replies on stdout.
+ *   const app = new Deno.Command(result.output, {
+ *     env: { PBUNDLE_FRONTEND: "stdio" },
+ *     stdin: "piped",
+ *     stdout: "piped",
+ *   }).spawn();
+ *   const stdin = app.stdin.getWriter();
+ *   await stdin.write(new TextEncoder().encode('{"id":1,"method":"api.hello","params":["you"]}\n'));
+ *   await stdin.close();
+ *   const replies = new TextDecoder().decode((await app.output()).stdout).trim().split("\n");
+ *   assert.deepEqual(JSON.parse(replies.at(-1)!), { id: 1, ok: true, result: "Hello, you!" });
+ * } finally {
+ *   await Deno.remove(dir, { recursive: true });
+ * }
  * ```
  */
 export async function packFullstack(options: PackFullstackOptions): Promise<PackFullstackResult> {

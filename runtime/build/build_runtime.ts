@@ -425,10 +425,16 @@ function prebuiltRuntime(options: BuildRuntimeOptions): BuiltRuntime | undefined
  * @throws {UsageError} When the engine is unavailable or the target unsupported.
  * @throws {InputError} When the toolchain cannot be fetched or a build step fails.
  * @example Build the node-engine runtime for this machine
- * ```ts ignore
- * import { buildRuntime } from "@pbundle/pbundle/runtime/build/build_runtime.ts";
- * const built = await buildRuntime({ engine: "node" });
- * console.log(built.path);
+ * ```ts
+ * import { buildRuntime } from "@pbundle/pbundle";
+ * import assert from "node:assert/strict";
+ *
+ * const built = await buildRuntime({ engine: "node", log: (line) => console.error(line) });
+ * assert.equal(built.engine, "node");
+ * assert.equal(built.fromCache, false);
+ * // An ELF executable: pbundle puts it at the head of every bundle.
+ * const head = (await Deno.readFile(built.path)).subarray(0, 4);
+ * assert.deepEqual([...head], [0x7f, 0x45, 0x4c, 0x46]);
  * ```
  */
 export function buildRuntime(options: BuildRuntimeOptions = {}): Promise<BuiltRuntime> {
@@ -445,10 +451,15 @@ export function buildRuntime(options: BuildRuntimeOptions = {}): Promise<BuiltRu
  * @throws {UsageError} When the engine is unavailable or the target unsupported.
  * @throws {InputError} When the toolchain cannot be fetched or a build step fails.
  * @example Get a runtime for `pbundle pack`
- * ```ts ignore
- * import { cachedRuntime } from "@pbundle/pbundle/runtime/build/build_runtime.ts";
- * const { path, engineReason } = await cachedRuntime();
- * console.error(`using ${path} (${engineReason})`);
+ * ```ts
+ * import { cachedRuntime } from "@pbundle/pbundle";
+ * import assert from "node:assert/strict";
+ *
+ * const first = await cachedRuntime(); // builds it when missing or out of date
+ * const again = await cachedRuntime();
+ * assert.equal(again.path, first.path);
+ * assert.equal(again.fromCache, true);
+ * console.error(`using ${again.path} (${again.engineReason})`);
  * ```
  */
 export function cachedRuntime(options: BuildRuntimeOptions = {}): Promise<BuiltRuntime> {
