@@ -3,13 +3,16 @@
  * out as JSR serves them, with a current directory that is not the package —
  * once from a local copy and once over HTTP (a non-file import.meta.url, as
  * with jsr:). Each run builds a runtime into a fresh cache, packs
- * examples/hello and runs the bundle.
+ * examples/hello and runs the bundle, then packs the full-stack example (whose
+ * Python support files come from the copy in place, or over HTTP into the
+ * cache) and calls its backend.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
+import { cp } from "node:fs/promises";
 import { join } from "node:path";
 import { run, withTempDir } from "./_helpers.ts";
 import {
@@ -59,6 +62,8 @@ interface Layout {
   cli: string[];
   /** The package directory (its deno.json is the config). */
   pkg: string;
+  /** Whether the CLI module is served over HTTP (a non-file import.meta.url). */
+  remote: boolean;
 }
 
 async function buildPackAndRun(layout: Layout, dir: string): Promise<void> {
@@ -103,20 +108,64 @@ async function buildPackAndRun(layout: Layout, dir: string): Promise<void> {
   const hello = await run(join(cwd, "hello.AppBundle"), [], { cwd, env });
   assert.equal(hello.code, 0, hello.stderr);
   assert.match(hello.stdout, /^Hello from an AppBundle!/);
+
+  // A full-stack project: the packer needs pbundle_backend and its Python
+  // helper, read in place from a local copy and fetched next to
+  // import.meta.url (into the cache) when pbundle runs from a remote module.
+  // The system strategy downloads nothing.
+  const project = join(dir, "yaml-viewer");
+  await cp(join(layout.pkg, "examples", "fullstack"), project, { recursive: true });
+  const toml = join(project, "pbundle.pack.toml");
+  await Deno.writeTextFile(
+    toml,
+    (await Deno.readTextFile(toml)).replace(/^strategy = .*$/m, 'strategy = "system"'),
+  );
+  const packedApp = await deno(["pack", "--config", project, "-o", "app.AppBundle", "--json"]);
+  assert.equal(packedApp.code, 0, packedApp.stderr);
+  assert.equal(JSON.parse(packedApp.stdout).output, join(cwd, "app.AppBundle"));
+  const sources = join(cacheHome, "pbundle", "sources");
+  if (layout.remote) {
+    const [copy, ...others] = [...Deno.readDirSync(sources)].map((entry) => entry.name);
+    assert.equal(others.length, 0);
+    for (const file of SUPPORT_FILES) {
+      assert.equal(
+        await Deno.readTextFile(join(sources, copy!, file)),
+        await Deno.readTextFile(join(layout.pkg, file)),
+      );
+    }
+  } else {
+    assert.equal(existsSync(sources), false, "a local copy reads its support files in place");
+  }
+
+  const app = new Deno.Command(join(cwd, "app.AppBundle"), {
+    cwd,
+    env: { ...env, PBUNDLE_FRONTEND: "stdio" },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdin = app.stdin.getWriter();
+  await stdin.write(new TextEncoder().encode('{"id":1,"method":"api.echo","params":["hi"]}\n'));
+  await stdin.close();
+  const answered = await app.output();
+  const decoder = new TextDecoder();
+  assert.equal(answered.code, 0, decoder.decode(answered.stderr));
+  const replies = decoder.decode(answered.stdout).trim().split("\n").map((l) => JSON.parse(l));
+  assert.deepEqual(replies.find((message) => message.id === 1), { id: 1, ok: true, result: "hi" });
 }
 
-Deno.test("the published files, copied elsewhere, build a runtime and pack from another directory", async () => {
+Deno.test("the published files, copied elsewhere, build a runtime and pack an AppDir and a full-stack project from another directory", async () => {
   await withTempDir(async (dir) => {
     const pkg = join(dir, "pkg");
     await copyPublishedPackage(pkg);
     await buildPackAndRun(
-      { pkg, cli: ["--config", join(pkg, "deno.json"), join(pkg, "cli.ts")] },
+      { pkg, remote: false, cli: ["--config", join(pkg, "deno.json"), join(pkg, "cli.ts")] },
       dir,
     );
   });
 });
 
-Deno.test("the published files, served over HTTP, build a runtime and pack (non-file import.meta.url)", async () => {
+Deno.test("the published files, served over HTTP, build a runtime and pack an AppDir and a full-stack project (non-file import.meta.url)", async () => {
   await withTempDir(async (dir) => {
     const pkg = join(dir, "pkg");
     await copyPublishedPackage(pkg);
@@ -142,6 +191,7 @@ Deno.test("the published files, served over HTTP, build a runtime and pack (non-
       const host = `127.0.0.1:${server.addr.port}`;
       await buildPackAndRun({
         pkg,
+        remote: true,
         cli: [
           "--no-lock",
           `--allow-import=${host}`,
