@@ -262,8 +262,6 @@ async function runPack(args: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
-const STRATEGIES = ["standalone", "pyoxidizer", "embedded", "system", "portable"] as const;
-
 async function runPackFullstack(
   values: {
     config?: string;
@@ -283,21 +281,16 @@ async function runPackFullstack(
       "Cannot pack: --config (a full-stack project) and --add-appdir (an AppDir) exclude each other",
     );
   }
-  const strategy = values.strategy;
-  if (strategy !== undefined && !(STRATEGIES as readonly string[]).includes(strategy)) {
-    const guess = nearest(strategy, STRATEGIES);
-    throw new UsageError(
-      `Cannot use strategy "${strategy}": expected one of ${STRATEGIES.join(", ")}`,
-      guess ? `did you mean ${guess}?` : undefined,
-    );
-  }
   const options: Parameters<typeof packFullstack>[0] = {
     config: values.config ?? ".",
     log: (line) => io.err(`pbundle: ${line}\n`),
     onWarning: (message) => io.err(`pbundle: warning: ${message}\n`),
   };
   if (values.build) options.build = true;
-  if (strategy !== undefined) options.strategy = strategy as typeof STRATEGIES[number];
+  // The strategy name is checked by packFullstack (one list, in packers/fullstack/config.ts).
+  if (values.strategy !== undefined) {
+    options.strategy = values.strategy as NonNullable<typeof options.strategy>;
+  }
   if (values["output-to"] !== undefined) options.output = values["output-to"];
   if (values.runtime !== undefined) options.runtime = values.runtime;
   if (values.compression !== undefined) options.compression = values.compression;

@@ -13,7 +13,8 @@ import {
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { InputError } from "../errors.ts";
+import { InputError, UsageError } from "../errors.ts";
+import { runCli } from "./_helpers.ts";
 import { buildFullstackAppDir, packFullstack } from "../packers/fullstack/mod.ts";
 import { pbundleCacheDir } from "../packers/fullstack/write_fullstack_app_dir.ts";
 import { runFullstack } from "../runtime/fullstack/host.ts";
@@ -560,4 +561,32 @@ Deno.test({
       rmSync(cache, { recursive: true, force: true });
     }
   },
+});
+
+Deno.test("an unknown strategy is a usage error naming the nearest, from the library and the CLI, before anything is written", async () => {
+  const project = copyProject(EXAMPLE);
+  try {
+    const output = join(project, "out.AppBundle");
+    await assert.rejects(
+      packFullstack({ config: project, output, strategy: "systme" as "system", log: quiet }),
+      (error: Error) => {
+        assert.ok(error instanceof UsageError);
+        assert.equal(
+          error.message,
+          'Cannot use strategy "systme": expected one of standalone, pyoxidizer, embedded, system, portable',
+        );
+        assert.equal(error.hint, "did you mean system?");
+        return true;
+      },
+    );
+    const cli = await runCli(["pack", "--config", project, "--strategy", "portabel", "-o", output]);
+    assert.equal(cli.code, 2, cli.stderr);
+    assert.equal(
+      cli.stderr,
+      'pbundle: Cannot use strategy "portabel": expected one of standalone, pyoxidizer, embedded, system, portable\nhint: did you mean portable?\n',
+    );
+    assert.ok(!existsSync(output), "nothing written");
+  } finally {
+    rmSync(project, { recursive: true, force: true });
+  }
 });

@@ -9,7 +9,9 @@
  */
 
 import { join } from "node:path";
-import type { PackConfig } from "./config.ts";
+import { type PackConfig, PYTHON_STRATEGIES } from "./config.ts";
+import { UsageError } from "../../errors.ts";
+import { nearest } from "../../_suggest.ts";
 import {
   FULLSTACK_DOCUMENT_VERSION,
   FULLSTACK_MARKER,
@@ -94,6 +96,13 @@ export function planFullstack(
   config: PackConfig,
   options: PlanFullstackOptions = {},
 ): FullstackPlan {
+  if (options.strategy !== undefined && !PYTHON_STRATEGIES.includes(options.strategy)) {
+    const guess = nearest(options.strategy, PYTHON_STRATEGIES);
+    throw new UsageError(
+      `Cannot use strategy "${options.strategy}": expected one of ${PYTHON_STRATEGIES.join(", ")}`,
+      guess ? `did you mean ${guess}?` : undefined,
+    );
+  }
   const strategy = options.strategy ?? config.python.strategy;
   const py = config.python;
   const shipsRuntime = py.enabled &&
