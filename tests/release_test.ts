@@ -105,6 +105,18 @@ Deno.test({
       );
     });
 
+    await t.step(
+      "runtime build says in one line that this pbundle carries no runtime sources",
+      async () => {
+        const built = await run(bundle, ["runtime", "build"], { cwd: dir, env });
+        assert.equal(built.code, 2, built.stderr);
+        assert.match(
+          built.stderr,
+          /^pbundle: Cannot build a runtime: this pbundle has no runtime sources \("[^"\n]*main\.ts" is missing\)\nhint: this pbundle packs with its prebuilt runtimes in "[^"\n]*"; to build others, run pbundle from source or JSR\n$/,
+        );
+      },
+    );
+
     await t.step("pack, verify, inspect, extract and run examples/hello", async () => {
       const packed = await run(bundle, [
         "pack",

@@ -324,6 +324,17 @@ function runtimePath(
 
 async function buildInto(options: BuildRuntimeOptions, reuse: boolean): Promise<BuiltRuntime> {
   const log = options.log ?? (() => {});
+  const entry = runtimeEntry();
+  if (!entry.includes("://") && !existsSync(entry)) {
+    // pbundle's release AppBundle ships bundled code and prebuilt runtimes, not the runtime's sources.
+    const prebuilt = process.env[PREBUILT_RUNTIME_DIR_ENV];
+    throw new UsageError(
+      `Cannot build a runtime: this pbundle has no runtime sources ("${entry}" is missing)`,
+      prebuilt
+        ? `this pbundle packs with its prebuilt runtimes in "${prebuilt}"; to build others, run pbundle from source or JSR`
+        : "run pbundle from its source tree or from JSR",
+    );
+  }
   const { engine, reason } = resolveEngine(options.engine);
   const target = options.target ?? hostTarget();
   const cacheRoot = options.cacheDir ?? userCacheDir();
