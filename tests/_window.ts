@@ -8,10 +8,19 @@
  */
 
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import type { Browser } from "playwright-core";
 import { packFullstack } from "../packers/fullstack/mod.ts";
 import { copyProject, EXAMPLE } from "./_fullstack.ts";
@@ -106,6 +115,97 @@ export function packedExample(extraToml = ""): Promise<string> {
   return promise;
 }
 
+/**
+ * Packs a small full-stack project without a Python backend ([python]
+ * enabled = false): a pack file and the given files (paths relative to the
+ * project, e.g. "frontend/index.html").
+ *
+ * @param name The app's name ([package] name).
+ * @param toml The pack file without [package] (e.g. [app], [window], [plugins]).
+ * @param files The project's other files.
+ * @returns The bundle's path (in a temporary directory removed at exit).
+ */
+export async function packSmallApp(
+  name: string,
+  toml: string,
+  files: Record<string, string> = {},
+): Promise<string> {
+  const project = mkdtempSync(join(tmpdir(), "pbundle-window-small-"));
+  globalThis.addEventListener("unload", () => rmSync(project, { recursive: true, force: true }));
+  writeFileSync(
+    join(project, "pbundle.pack.toml"),
+    `[package]\nname = "${name}"\nversion = "1.0.0"\n\n${toml}\n\n[python]\nenabled = false\n`,
+  );
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(project, path)), { recursive: true });
+    writeFileSync(join(project, path), text);
+  }
+  mkdirSync(join(project, "out"));
+  const output = join(project, "out", `${name}.AppBundle`);
+  await packFullstack({
+    config: project,
+    output,
+    runtime: await testRuntime(),
+    compression: "zstd:3",
+    log: () => {},
+  });
+  return output;
+}
+
+/**
+ * Writes an executable script.
+ *
+ * @param path Where.
+ * @param text The script.
+ * @returns The path.
+ */
+export function writeScript(path: string, text: string): string {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, text);
+  chmodSync(path, 0o755);
+  return path;
+}
+
+/**
+ * What an app run left in its isolated area that it should not have: every
+ * file, directory and link under the area's TMPDIR (work directories) and
+ * cache, except the runtime's caches that are meant to stay (the extraction
+ * cache `pbundle/apps`, the unpacked tools `pbundle/tools`, the verification
+ * stamps `pbundle/verified`) and the directories that lead to them, and the
+ * desktop's settings cache `dconf` that any GTK program (the browser)
+ * keeps there.
+ *
+ * @param area The area of {@linkcode startBundle}.
+ * @returns The leftover paths, relative to the area, sorted.
+ */
+export function leftovers(area: string): string[] {
+  const kept = [
+    "cache/pbundle/apps",
+    "cache/pbundle/tools",
+    "cache/pbundle/verified",
+    "cache/dconf",
+  ];
+  const leadsToKept = ["cache", "cache/pbundle"];
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      const rel = relative(area, path);
+      if (kept.includes(rel)) continue;
+      if (leadsToKept.includes(rel) && entry.isDirectory()) {
+        walk(path);
+        continue;
+      }
+      out.push(rel);
+      if (entry.isDirectory()) walk(path);
+    }
+  };
+  for (const top of ["tmp", "cache"]) {
+    if (existsSync(join(area, top))) walk(join(area, top));
+  }
+  return out.sort();
+}
+
 /** A bundle running as a real process. */
 export interface RunningBundle {
   /** The address it printed (headless), or "" when it prints none. */
@@ -116,6 +216,8 @@ export interface RunningBundle {
   stderr(): string;
   /** Resolves with the exit status (128+N after signal N). */
   exited: Promise<number>;
+  /** Resolves when the process has exited and its stdout and stderr are closed (all read). */
+  closed: Promise<void>;
   /** Sends SIGTERM (if it still runs) and waits for the exit. */
   stop(): Promise<number>;
   /** The isolated area (HOME, cache, data, tmp), removed by stop(). */
@@ -162,6 +264,7 @@ export async function startBundle(
   const exited = new Promise<number>((resolve) => {
     child.once("exit", (code, signal) => resolve(code ?? 128 + (signal === "SIGKILL" ? 9 : 15)));
   });
+  const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
   let url = "";
   if (options.waitForUrl !== false) {
     url = await new Promise<string>((resolve, reject) => {
@@ -182,6 +285,7 @@ export async function startBundle(
     area,
     stderr: () => stderr,
     exited,
+    closed,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       const code = await exited;

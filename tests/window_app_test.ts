@@ -14,6 +14,7 @@ import {
   chromiumPath,
   hostPythonPath,
   launchChromium,
+  leftovers,
   packedExample,
   rawRequest,
   type RunningBundle,
@@ -46,8 +47,13 @@ async function withApp(
     throw new Error(`${error}\n--- the bundle's stderr:\n${app.stderr()}`);
   } finally {
     await browser.close();
-    const code = await app.stop();
+    Deno.kill(app.pid, "SIGTERM");
+    const code = await app.exited;
     assert.equal(code, 143, `the bundle ends with 128+SIGTERM after SIGTERM:\n${app.stderr()}`);
+    // Nothing the app made is left but the extraction cache (the backend's
+    // processes, the plugin's, the work directory).
+    assert.deepEqual(leftovers(app.area), []);
+    await app.stop();
   }
 }
 

@@ -14,6 +14,7 @@ import {
   childrenOf,
   chromiumPath,
   hostPythonPath,
+  leftovers,
   packedExample,
   type RunningBundle,
   startBundle,
@@ -139,6 +140,10 @@ Deno.test({
       assert.ok(!alive(backend!.pid), "the backend stopped");
       assert.ok(!existsSync(join(profile, "SingletonLock")), "the profile lock is released");
       assert.ok(existsSync(profile), "the profile stays for the next launch");
+      // The work directory, the browser's socket directory and anything else the
+      // app made in TMPDIR or the cache is gone; the extraction cache stays.
+      assert.deepEqual(leftovers(app.area), []);
+      assert.ok(existsSync(join(app.area, "cache", "pbundle", "apps")), "the extraction cache");
     });
   },
 });
@@ -160,6 +165,7 @@ Deno.test({
       // The app waits for its window and backend before it exits: nothing outlives it.
       assert.ok(!alive(browserPid), "the browser outlived the app");
       assert.ok(!alive(backend.pid), "the backend outlived the app");
+      assert.deepEqual(leftovers(app.area), []);
     });
   },
 });

@@ -142,6 +142,11 @@ export async function runFullstack(
     process.on(name, handler);
     handlers.push([name, handler]);
   }
+  // Signal listeners do not keep Node's event loop alive: a frontend that only
+  // waits for a stop request (headless, a remote [app] url, no display) would
+  // let the process exit at once with its promise unsettled. This timer holds
+  // the loop open until the app ends.
+  const keepAlive = setInterval(() => {}, KEEP_ALIVE_MS);
   const frontend = options.frontend ?? pickFrontend(ctx.env, log, doc);
   const running =
     (async () => await frontend({ host, doc, appDir: ctx.appDir, ctx, log, stopRequested }))();
@@ -162,9 +167,13 @@ export async function runFullstack(
     );
     for (const [name, handler] of handlers) process.off(name, handler);
     await host?.stop();
+    clearInterval(keepAlive);
   }
   return status;
 }
+
+/** The period of the timer that keeps the event loop alive while the app runs (it does nothing). */
+const KEEP_ALIVE_MS = 1 << 30;
 
 /** How long a frontend may take to close its window after a stop request. */
 const FRONTEND_STOP_MS = 10_000;

@@ -11,7 +11,7 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readlinkSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
-import { basename, isAbsolute, join } from "node:path";
+import { basename, dirname, isAbsolute, join } from "node:path";
 import process from "node:process";
 import { findOnPath } from "../../_find_program.ts";
 
@@ -190,7 +190,9 @@ export function profileHolder(profileDir: string): number | undefined {
 
 /**
  * Removes a profile's lock files when they belong to a process that is gone
- * (Chromium removes them itself when it exits normally).
+ * (Chromium removes them itself when it exits normally), and the directory in
+ * $TMPDIR that its SingletonSocket link points to (`org.chromium.Chromium.XXXXXX`,
+ * `com.google.Chrome.XXXXXX`...), which a browser that was killed leaves behind.
  *
  * @param profileDir The profile.
  * @returns True when a stale lock was removed.
@@ -203,6 +205,16 @@ export function releaseProfileLock(profileDir: string): boolean {
     return false;
   }
   if (profileHolder(profileDir) !== undefined) return false;
+  let socketDir: string | undefined;
+  try {
+    socketDir = dirname(readlinkSync(join(profileDir, "SingletonSocket")));
+  } catch { /* no socket link */ }
+  if (
+    socketDir && isAbsolute(socketDir) &&
+    /^\.?[A-Za-z]+\.[A-Za-z]+\.[A-Za-z-]+\.\w{6}$/.test(basename(socketDir))
+  ) {
+    rmSync(socketDir, { recursive: true, force: true });
+  }
   for (const name of LOCK_FILES) {
     try {
       rmSync(join(profileDir, name), { force: true });

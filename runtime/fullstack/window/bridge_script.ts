@@ -33,7 +33,7 @@ export interface BridgeConfig {
   methods: string[];
   /** What the backend announced (pbundle.ready), or null. */
   backend: unknown;
-  /** [app] title: set as the document's title when the page has none. */
+  /** [app] title: set as the document's title (the window's) once the page is parsed. */
   title: string;
   /** [app] allow_new_window: false makes window.open and target=_blank links do nothing. */
   allowNewWindow: boolean;
@@ -257,8 +257,10 @@ export function bridgeScript(config: BridgeConfig): string {
       if (w !== window.outerWidth || h !== window.outerHeight) window.resizeTo(w, h);
     });
   }
+  // [app] title is the window's title, as a WebView's is: it replaces the page's
+  // own <title> once the page is parsed; a later change by the page stands.
   const setTitle = () => {
-    if (!document.title) document.title = config.title;
+    if (config.title) document.title = config.title;
   };
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", setTitle);
   else setTitle();

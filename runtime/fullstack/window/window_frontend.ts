@@ -157,7 +157,11 @@ async function runWindow(
 
     if (headless) {
       print(url);
-      log.info(`serving "${doc.title}" at ${server?.origin ?? url} until interrupted (headless)`);
+      log.info(
+        server
+          ? `serving "${doc.title}" at ${server.origin} until interrupted (headless)`
+          : `"${doc.title}" shows ${url}; running until interrupted (headless)`,
+      );
       return await stopRequested;
     }
 
