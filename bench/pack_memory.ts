@@ -22,10 +22,13 @@
  * the image tool's, is over the limit.
  *
  * Measured on a 2-core x86-64 machine (zstd level 15): with pbundle's own
- * writer (2 compression workers, the default cap), 2 GiB packed in 59 s at a
- * 290.6 MB VmHWM (each further worker adds about 60 MiB); with --mksquashfs
- * (squashfs-tools 4.5.1), 88 s, pbundle 184 MB VmHWM and mksquashfs 79 MB RSS
- * (1.67 GB before make_image.ts passed -mem 128M).
+ * writer (2 compression workers), 2 GiB packed in 44 s at a 211.1 MB VmHWM;
+ * with 4 workers forced (the default cap, for machines with 4 or more cores),
+ * 231 MB. Before the writer compressed blocks in place into buffers that go
+ * round it was 290.6 MB with 2 workers: node:zlib's *Sync functions allocate
+ * per block, and each V8 isolate let ~64 MiB of such garbage pile up. With
+ * --mksquashfs (squashfs-tools 4.5.1), 88 s, pbundle 184 MB VmHWM and
+ * mksquashfs 79 MB RSS (1.67 GB before make_image.ts passed -mem 128M).
  *
  * @module
  */

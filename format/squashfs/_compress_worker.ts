@@ -1,11 +1,13 @@
 /**
  * Worker that compresses squashfs blocks. Messages in: {id, name, level, data};
- * out: {id, data, compressed}. The input buffer comes back when compression
- * does not shrink it, so the block is stored uncompressed.
+ * out: {id, data, length, compressed}. The block's own buffer always comes
+ * back (so the writer reuses it for a later block): holding the compressed
+ * bytes at its start when they are shorter than the block, else the block
+ * unchanged, to be stored uncompressed. Nothing else is allocated per block.
  *
  * @module
  */
-import { compressBlock, type CompressionName } from "./compressors.ts";
+import { compressInto, type CompressionName } from "./compressors.ts";
 
 interface Job {
   id: number;
@@ -14,16 +16,19 @@ interface Job {
   data: Uint8Array<ArrayBuffer>;
 }
 
+let scratch = new Uint8Array(0);
+
 // deno-lint-ignore no-explicit-any
 const scope = globalThis as any;
 scope.onmessage = (event: MessageEvent<Job>) => {
   const { id, name, level, data } = event.data;
-  const packed = compressBlock(name, level, data);
-  if (packed.length < data.length) {
-    const out = new Uint8Array(packed.length);
-    out.set(packed);
-    scope.postMessage({ id, data: out, compressed: true }, [out.buffer]);
-  } else {
-    scope.postMessage({ id, data, compressed: false }, [data.buffer]);
-  }
+  if (scratch.length < data.length) scratch = new Uint8Array(data.length);
+  const n = data.length > 1
+    ? compressInto(name, level, data, scratch.subarray(0, data.length - 1))
+    : -1;
+  if (n >= 0) data.set(scratch.subarray(0, n));
+  scope.postMessage(
+    { id, data, length: n >= 0 ? n : data.length, compressed: n >= 0 },
+    [data.buffer],
+  );
 };

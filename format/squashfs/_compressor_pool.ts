@@ -5,12 +5,17 @@
  *
  * @module
  */
-import { compressBlock, type CompressionName } from "./compressors.ts";
+import { compressInto, type CompressionName } from "./compressors.ts";
 
-/** A compressed block, or the original when compression did not shrink it. */
+/**
+ * A compressed block, or the original when compression did not shrink it.
+ * `data` is a view of the start of `buffer`, the block's own buffer, which the
+ * caller may reuse once it has written `data`.
+ */
 export interface CompressedBlock {
   data: Uint8Array;
   compressed: boolean;
+  buffer: Uint8Array<ArrayBuffer>;
 }
 
 interface Pending {
@@ -26,6 +31,8 @@ export class CompressorPool {
   #load: number[] = [];
   #pending = new Map<number, Pending & { worker: number }>();
   #nextId = 0;
+  /** Where the calling thread compresses when there are no workers. */
+  #scratch = new Uint8Array(0);
 
   /**
    * @param name The compressor.
@@ -44,12 +51,12 @@ export class CompressorPool {
       }
       const index = this.#workers.length;
       worker.onmessage = (event: MessageEvent) => {
-        const { id, data, compressed } = event.data;
+        const { id, data, length, compressed } = event.data;
         const job = this.#pending.get(id);
         if (job === undefined) return;
         this.#pending.delete(id);
         this.#load[index]!--;
-        job.resolve({ data, compressed });
+        job.resolve({ data: data.subarray(0, length), compressed, buffer: data });
       };
       worker.onerror = (event: ErrorEvent) => {
         event.preventDefault();
@@ -71,15 +78,22 @@ export class CompressorPool {
     return this.#workers.length;
   }
 
-  /** Compresses one block. The block's buffer is transferred: do not use it afterwards. */
+  /**
+   * Compresses one block. The block's ArrayBuffer is transferred: use only the
+   * result's `buffer` (the same block, now maybe holding compressed bytes) afterwards.
+   */
   compress(data: Uint8Array<ArrayBuffer>): Promise<CompressedBlock> {
     if (this.#workers.length === 0) {
-      const packed = compressBlock(this.#name, this.#level, data);
-      return Promise.resolve(
-        packed.length < data.length
-          ? { data: packed, compressed: true }
-          : { data, compressed: false },
-      );
+      if (this.#scratch.length < data.length) this.#scratch = new Uint8Array(data.length);
+      const n = data.length > 1
+        ? compressInto(this.#name, this.#level, data, this.#scratch.subarray(0, data.length - 1))
+        : -1;
+      if (n >= 0) data.set(this.#scratch.subarray(0, n));
+      return Promise.resolve({
+        data: n >= 0 ? data.subarray(0, n) : data,
+        compressed: n >= 0,
+        buffer: data,
+      });
     }
     let best = 0;
     for (let i = 1; i < this.#load.length; i++) {

@@ -53,18 +53,113 @@ export function hasZstd(): boolean {
  * Compresses one block. Returns the compressed bytes, which may be larger than
  * the input; the caller then stores the block uncompressed.
  *
- * zstd is called with pledgedSrcSize, which lets zstd size its window and
- * tables to the block (level 15 is several times faster with it).
+ * @param name The compressor.
+ * @param level Its level.
+ * @param data The block.
+ * @returns A new array holding the compressed bytes.
  */
 export function compressBlock(name: CompressionName, level: number, data: Uint8Array): Uint8Array {
-  if (name === "zstd") {
-    const options = {
-      params: { [zlib().constants.ZSTD_c_compressionLevel]: level },
-      pledgedSrcSize: data.byteLength,
-    } as Zlib.ZstdOptions;
-    return zlib().zstdCompressSync(data, options);
+  const room = new Uint8Array(data.length + (data.length >> 7) + 1024);
+  const n = compressInto(name, level, data, room);
+  if (n >= 0) return room.slice(0, n);
+  return name === "zstd"
+    ? zlib().zstdCompressSync(data, zstdOptions(level, data.length))
+    : zlib().deflateSync(data, deflateOptions(level));
+}
+
+/**
+ * Compresses one block into `out`, allocating nothing that outlives the call:
+ * the writer's threads call it for every block, and the garbage of node:zlib's
+ * *Sync functions (a new output buffer per call) would let each thread hold
+ * up to V8's external-memory slack (about 64 MiB) before a collection.
+ *
+ * zstd gets pledgedSrcSize, which lets it size its window and tables to the
+ * block (level 15 is several times faster with it); the bytes are those of
+ * node:zlib's zstdCompressSync / deflateSync with the same options.
+ *
+ * @param name The compressor.
+ * @param level Its level.
+ * @param data The block.
+ * @param out Where the compressed bytes go (must not overlap `data`).
+ * @returns How many bytes were written, or -1 when they do not fit in `out`.
+ */
+export function compressInto(
+  name: CompressionName,
+  level: number,
+  data: Uint8Array,
+  out: Uint8Array,
+): number {
+  const z = zlib();
+  // chunkSize: the stream's own output buffer, unused here, is kept small.
+  const engine =
+    (name === "zstd"
+      ? z.createZstdCompress({ ...zstdOptions(level, data.length), chunkSize: 64 })
+      : z.createDeflate({ ...deflateOptions(level), chunkSize: 64 })) as unknown as StreamInternals;
+  try {
+    const handle = engine._handle;
+    const state = engine._writeState;
+    if (
+      handle == null || typeof handle.writeSync !== "function" ||
+      !(state instanceof Uint32Array) || typeof engine._finishFlushFlag !== "number"
+    ) {
+      const packed = name === "zstd"
+        ? z.zstdCompressSync(data, zstdOptions(level, data.length))
+        : z.deflateSync(data, deflateOptions(level));
+      if (packed.length > out.length) return -1;
+      out.set(packed);
+      return packed.length;
+    }
+    let failure: string | undefined;
+    handle.onerror = (message: string) => {
+      failure ??= message;
+    };
+    let inAt = 0, inLeft = data.length, outAt = 0, outLeft = out.length;
+    for (;;) {
+      handle.writeSync(engine._finishFlushFlag, data, inAt, inLeft, out, outAt, outLeft);
+      if (failure !== undefined) throw new Error(`Cannot compress a block: ${failure}`);
+      const made = outLeft - state[0]!, used = inLeft - state[1]!;
+      outAt += made;
+      outLeft -= made;
+      inAt += used;
+      inLeft -= used;
+      // The frame is complete once all input is in and the output did not fill up.
+      if (inLeft === 0 && outLeft > 0) return outAt;
+      if (outLeft === 0) return -1;
+      if (made === 0 && used === 0) throw new Error("Cannot compress a block: no progress");
+    }
+  } finally {
+    engine.close();
   }
-  return zlib().deflateSync(data, { level, windowBits: 15, memLevel: 8 });
+}
+
+/** What compressInto() uses of a node:zlib stream (the same handle node:zlib's *Sync functions drive). */
+interface StreamInternals {
+  _handle: {
+    writeSync(
+      flush: number,
+      input: Uint8Array,
+      inOffset: number,
+      inLength: number,
+      output: Uint8Array,
+      outOffset: number,
+      outLength: number,
+    ): void;
+    onerror: (message: string) => void;
+  } | null;
+  _writeState: Uint32Array;
+  _finishFlushFlag: number;
+  close(): void;
+}
+
+function zstdOptions(level: number, size: number): Zlib.ZstdOptions {
+  return {
+    params: { [zlib().constants.ZSTD_c_compressionLevel]: level },
+    pledgedSrcSize: size,
+  } as Zlib.ZstdOptions;
+}
+
+function deflateOptions(level: number): Zlib.ZlibOptions {
+  return { level, windowBits: 15, memLevel: 8 };
 }
 
 /**

@@ -71,9 +71,9 @@ export interface WriteSquashfsOptions {
   xattrs?: boolean;
   /**
    * Compression workers; 0 compresses on the calling thread. Each worker costs
-   * about 60 MiB at zstd level 15 (node:zlib makes a compression context per
-   * block, and the garbage is collected late), so the default keeps the
-   * writer's peak under 300 MB however large the input or the machine.
+   * about 20 MiB (a V8 isolate; blocks are compressed in place into buffers
+   * that go round, so nothing is allocated per block), so the default keeps
+   * the writer's peak under 300 MB however large the input or the machine.
    * @default {min(navigator.hardwareConcurrency, MAX_DEFAULT_WORKERS)}
    */
   workers?: number;
@@ -195,7 +195,7 @@ function isZero(block: Uint8Array): boolean {
  * machines and keep a 2 GiB pack under 300 MB (bench/pack_memory.ts measured
  * 290 MB); every further worker adds about 60 MiB.
  */
-const MAX_DEFAULT_WORKERS = 2;
+const MAX_DEFAULT_WORKERS = 4;
 
 function checkOptions(options: WriteSquashfsOptions) {
   const compression = options.compression ?? "zstd";
@@ -404,20 +404,29 @@ export async function writeSquashfs(
     };
     const sizeWord = (b: CompressedBlock) =>
       b.data.length | (b.compressed ? 0 : C.SQUASHFS_COMPRESSED_BIT_BLOCK);
+    // Block buffers go round: read into, compressed in place by a worker,
+    // written out, read into again. Allocating one per block would leave each
+    // thread up to V8's external-memory slack (about 64 MiB) of garbage.
+    const spare: ArrayBuffer[] = [];
+    const takeBlock = () => new Uint8Array(spare.pop() ?? new ArrayBuffer(blockSize));
+    const giveBack = (b: CompressedBlock) => {
+      if (b.buffer.buffer.byteLength === blockSize) spare.push(b.buffer.buffer);
+    };
 
     const fragments: { start: number; size: number }[] = [];
-    let fragBuffer = new Uint8Array(blockSize);
+    let fragBuffer = takeBlock();
     let fragUsed = 0;
     const flushFragment = async () => {
       if (fragUsed === 0) return;
       const index = fragments.length;
       fragments.push({ start: 0, size: 0 });
       const block = fragBuffer.subarray(0, fragUsed);
-      fragBuffer = new Uint8Array(blockSize);
+      fragBuffer = takeBlock();
       fragUsed = 0;
       await enqueue(pool.compress(block), (b) => {
         fragments[index] = { start: pos, size: sizeWord(b!) };
         writeOut(b!.data);
+        giveBack(b!);
       });
     };
 
@@ -457,10 +466,11 @@ export async function writeSquashfs(
           options.onProgress?.(done, total);
         };
         for (let i = 0; i < fullBlocks; i++) {
-          const block = new Uint8Array(blockSize);
+          const block = takeBlock();
           readExactly(block, i * blockSize);
           data.blocks.push(0);
           if (isZero(block)) {
+            spare.push(block.buffer);
             await enqueue(undefined, () => {
               data.sparse += blockSize;
             });
@@ -469,16 +479,15 @@ export async function writeSquashfs(
               if (data.start < 0) data.start = pos;
               data.blocks[i] = sizeWord(b!);
               writeOut(b!.data);
+              giveBack(b!);
             });
           }
         }
         if (tail > 0) {
-          const bytes = new Uint8Array(tail);
-          readExactly(bytes, fullBlocks * blockSize);
           if (fragUsed + tail > blockSize) await flushFragment();
+          readExactly(fragBuffer.subarray(fragUsed, fragUsed + tail), fullBlocks * blockSize);
           data.fragment = fragments.length;
           data.fragmentOffset = fragUsed;
-          fragBuffer.set(bytes, fragUsed);
           fragUsed += tail;
         }
       } finally {
