@@ -13,6 +13,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { runFullstackBench } from "./fullstack_bench.ts";
+import { runMemoryBench } from "./memory_bench.ts";
 import { runRuntimeBench } from "./runtime_bench.ts";
 import { runSquashfsBench, SQUASHFS_BENCH_HEADER } from "./squashfs_bench.ts";
 
@@ -35,6 +36,10 @@ const BENCHES: Record<string, { title: string; run: () => Promise<string>; heade
     title: "Full-stack host: JSON-RPC to Python, and launch times",
     run: runFullstackBench,
     header: "| measure | value | target |\n| --- | --- | --- |",
+  },
+  memory: {
+    title: "Packing memory (bench/pack_memory.ts, a fresh process)",
+    run: runMemoryBench,
   },
 };
 
