@@ -1118,8 +1118,14 @@ export class SquashfsImage {
         published = batches.length;
       }
     };
+    // The fragment block the current batch's last file ends in: a batch that is
+    // full is cut only where the next file's tail lies in another fragment, so
+    // that each fragment block is decompressed by one thread, not by two.
+    let lastFragment = -1;
     const add = (out: string, inode: Inode, path: string) => {
       const { blocks, tail } = this.#layout(inode, path);
+      if (size >= batchBytes && (tail === undefined || tail.fragment !== lastFragment)) cut();
+      if (tail !== undefined) lastFragment = tail.fragment;
       const chunked = blocks.length > chunkBlocks;
       if (chunked) {
         createSized(out, inode.size);
@@ -1150,7 +1156,8 @@ export class SquashfsImage {
         }
         size += (n - first) * bs + (last && tail !== undefined ? tail.length : 0) +
           EXTRACT_FILE_COST;
-        if (size >= batchBytes) cut();
+        // A chunk of a large file without a tail here ends a full batch at once.
+        if (size >= batchBytes && !(last && tail !== undefined)) cut();
       }
     };
     const finish = async () => {
