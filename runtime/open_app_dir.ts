@@ -13,17 +13,8 @@
  * @module
  */
 
-import {
-  accessSync,
-  constants,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { dropCleanup, onCleanup } from "./_cleanup.ts";
 import { writeOut } from "./_engine.ts";
 import {
@@ -48,7 +39,7 @@ import {
 } from "./instance_lock.ts";
 import { removeTree } from "./remove_tree.ts";
 import type { RuntimeContext } from "./runtime_context.ts";
-import { describeError, RuntimeError } from "./runtime_error.ts";
+import { describeError, RuntimeError, writeFailureCause } from "./runtime_error.ts";
 import type { Tool, ToolBox } from "./tool_box.ts";
 import { verifyImage } from "./verify_image.ts";
 import {
@@ -293,22 +284,6 @@ function fullDisk(path: string, error: unknown): string {
     if (inside && mountPoint.length >= best.length) best = mountPoint;
   }
   return best ? ` on the filesystem mounted at "${best}"` : "";
-}
-
-/**
- * Finds the real cause of a failed write below `path`: a recursive mkdir on a
- * read-only filesystem reports ENOENT, so ask the nearest existing ancestor.
- */
-function writeFailureCause(path: string, error: unknown): unknown {
-  if ((error as { code?: string }).code !== "ENOENT") return error;
-  let dir = path;
-  while (dir !== "/" && !existsSync(dir)) dir = dirname(dir);
-  try {
-    accessSync(dir, constants.W_OK);
-  } catch (cause) {
-    return cause;
-  }
-  return error;
 }
 
 /** Removes temporary extractions whose run died. */

@@ -5,6 +5,9 @@
  * @module
  */
 
+import { accessSync, constants, existsSync } from "node:fs";
+import { dirname } from "node:path";
+
 /** The exit status when the app cannot be started at all (as the AppImage type2 runtime). */
 export const EXIT_CANNOT_START = 127;
 
@@ -44,4 +47,24 @@ export function describeError(error: unknown): string {
   };
   if (code && words[code]) return `${words[code]} (${code})`;
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Finds the real cause of a failed write below `path`: a recursive mkdir on a
+ * read-only filesystem reports ENOENT, so ask the nearest existing ancestor.
+ *
+ * @param path Where the write went.
+ * @param error What it threw.
+ * @returns The ancestor's EROFS or EACCES when it explains the failure, else `error`.
+ */
+export function writeFailureCause(path: string, error: unknown): unknown {
+  if ((error as { code?: string }).code !== "ENOENT") return error;
+  let dir = path;
+  while (dir !== "/" && !existsSync(dir)) dir = dirname(dir);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch (cause) {
+    return cause;
+  }
+  return error;
 }

@@ -27,7 +27,7 @@ import { removeTree } from "./remove_tree.ts";
 import { runBundle } from "./run_bundle.ts";
 import type { SignalRelay } from "./run_app.ts";
 import type { RuntimeContext } from "./runtime_context.ts";
-import { describeError, RuntimeError } from "./runtime_error.ts";
+import { describeError, RuntimeError, writeFailureCause } from "./runtime_error.ts";
 import { ToolBox } from "./tool_box.ts";
 import { verifyImage } from "./verify_image.ts";
 import {
@@ -170,7 +170,11 @@ function makePortable(paths: (ctx: RuntimeContext) => string): Handler {
     try {
       mkdirSync(dir, { recursive: true, mode: 0o755 });
     } catch (error) {
-      throw new RuntimeError(`Cannot create "${dir}": ${describeError(error)}`, 1);
+      // A read-only filesystem makes a recursive mkdir report ENOENT: say EROFS.
+      throw new RuntimeError(
+        `Cannot create "${dir}": ${describeError(writeFailureCause(dir, error))}`,
+        1,
+      );
     }
     print(dir);
     return Promise.resolve(0);
