@@ -286,3 +286,94 @@ export async function mountsUnder(dir: string): Promise<string[]> {
   return (await Deno.readTextFile("/proc/self/mountinfo")).split("\n")
     .map((l) => l.split(" ")[4] ?? "").filter((m) => m.startsWith(`${dir}/`));
 }
+
+/** Options for {@linkcode runBundleAsUser}. */
+export interface RunAsUserOptions extends RunOptions {
+  /** The user and group ID to run as (the test itself runs as root). */
+  uid: number;
+  /** The group ID. @default {the uid} */
+  gid?: number;
+  /**
+   * Give the run a /dev/fuse that every user may open (mode 0666, as most
+   * distributions ship it), in a mount namespace of its own, so that FUSE
+   * works for the unprivileged user even where the host's /dev/fuse is 0600.
+   * Nothing outside that namespace changes.
+   * @default {false}
+   */
+  openDevFuse?: boolean;
+}
+
+/**
+ * Runs a bundle as a real process of an unprivileged user: `setpriv` drops to
+ * the uid and gid with no supplementary groups and no capabilities, then
+ * execs the bundle. Needs root.
+ *
+ * @param bundle The bundle.
+ * @param args The arguments.
+ * @param options Environment, directory, user, and whether to give FUSE to the user.
+ * @returns What the run produced.
+ */
+export async function runBundleAsUser(
+  bundle: string,
+  args: string[],
+  options: RunAsUserOptions,
+): Promise<RunResult> {
+  const gid = options.gid ?? options.uid;
+  const drop = [
+    "setpriv",
+    `--reuid=${options.uid}`,
+    `--regid=${gid}`,
+    "--clear-groups",
+    "--inh-caps=-all",
+    "--",
+    bundle,
+    ...args,
+  ];
+  let command = drop;
+  if (options.openDevFuse) {
+    // A private mount namespace: a small tmpfs holds a fresh fuse device node
+    // of mode 0666 that is bound over /dev/fuse for this namespace alone.
+    const script = `set -e
+mount -t tmpfs -o size=16k,mode=700 tmpfs "$0"
+mknod -m 666 "$0/fuse" c 10 229
+mount --bind "$0/fuse" /dev/fuse
+exec "$@"`;
+    const nodeDir = await mkdtemp(join(tmpdir(), "pbundle-rt-devfuse-"));
+    try {
+      command = [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "/bin/sh",
+        "-c",
+        script,
+        nodeDir,
+        ...drop,
+      ];
+      return await runCommand(command, options);
+    } finally {
+      await rm(nodeDir, { recursive: true, force: true });
+    }
+  }
+  return await runCommand(command, options);
+}
+
+async function runCommand(command: string[], options: RunOptions): Promise<RunResult> {
+  const output = await new Deno.Command(command[0]!, {
+    args: command.slice(1),
+    env: options.env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+  }).output();
+  return {
+    code: output.code,
+    signal: output.signal,
+    stdoutBytes: output.stdout,
+    stdout: new TextDecoder().decode(output.stdout),
+    stderr: new TextDecoder().decode(output.stderr),
+  };
+}
