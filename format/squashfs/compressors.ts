@@ -134,18 +134,7 @@ export function compressInto(
 
 /** What compressInto() uses of a node:zlib stream (the same handle node:zlib's *Sync functions drive). */
 interface StreamInternals {
-  _handle: {
-    writeSync(
-      flush: number,
-      input: Uint8Array,
-      inOffset: number,
-      inLength: number,
-      output: Uint8Array,
-      outOffset: number,
-      outLength: number,
-    ): void;
-    onerror: (message: string) => void;
-  } | null;
+  _handle: Pick<ZlibHandle, "writeSync" | "onerror"> | null;
   _writeState: Uint32Array;
   _finishFlushFlag: number;
   close(): void;
@@ -163,12 +152,13 @@ function deflateOptions(level: number): Zlib.ZlibOptions {
 }
 
 /**
- * Node's zlib binding's zstd decoder: the handle node:zlib's
- * ZstdDecompress wraps (Node 24's lib/zlib.js: `init(params, pledgedSrcSize,
+ * The zlib binding's handle under a node:zlib stream (`_handle`, Deno's too),
+ * as Node 24's lib/zlib.js drives it: `init(params, pledgedSrcSize,
  * writeState, processCallback, dictionary)`, then `writeSync`, whose
- * writeState holds the output and input bytes left).
+ * writeState holds the output and input bytes left. The runtime creates
+ * zstd decoders of this shape straight from Node's binding.
  */
-interface ZstdBindingHandle {
+interface ZlibHandle {
   onerror: (message: string, errno: number, code: string) => void;
   init(
     params: Uint32Array,
@@ -196,14 +186,14 @@ const ZSTD_E_END = 2;
 /** One more than the largest ZSTD_d_* parameter (ZSTD_d_windowLogMax, 100); -1 leaves one at zstd's default. */
 const ZSTD_D_PARAMS = 101;
 
-let zstdBindingCache: (new () => ZstdBindingHandle) | null | undefined;
+let zstdBindingCache: (new () => ZlibHandle) | null | undefined;
 
 /**
  * The zlib binding's ZstdDecompress class on the Node it was written for
  * (never under Deno, another Node major, or a Node that warns about
  * process.binding); undefined elsewhere, where node:zlib serves.
  */
-function zstdBinding(): (new () => ZstdBindingHandle) | undefined {
+function zstdBinding(): (new () => ZlibHandle) | undefined {
   if (zstdBindingCache !== undefined) return zstdBindingCache ?? undefined;
   zstdBindingCache = null;
   // deno-lint-ignore no-explicit-any
@@ -226,7 +216,7 @@ function zstdBinding(): (new () => ZstdBindingHandle) | undefined {
 
 /** Decodes one zstd block with the binding; the same libzstd, so the same bytes as node:zlib. */
 function zstdBindingDecompress(
-  Handle: new () => ZstdBindingHandle,
+  Handle: new () => ZlibHandle,
   data: Uint8Array,
   maxSize: number,
 ): Uint8Array {
