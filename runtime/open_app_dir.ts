@@ -214,8 +214,8 @@ async function extractRandom(
     if (error instanceof RuntimeError) throw error;
     throw new RuntimeError(
       `Cannot extract "${ctx.bundlePath}" into "${work.dir}": ${describeError(error)}` +
-        `${fullDisk(work.dir, error)}; ` +
-        `free some space, or set TMPDIR to a directory with room`,
+        `${fullDisk(work.dir, error)}` +
+        storageHint(error, "free some space, or set TMPDIR to a directory with room"),
     );
   }
   if (keep) {
@@ -261,13 +261,22 @@ async function extractCached(ctx: RuntimeContext, tools: ToolBox): Promise<strin
     const cause = writeFailureCause(base, error);
     throw new RuntimeError(
       `Cannot extract "${ctx.bundlePath}" into the cache "${base}": ${describeError(cause)}` +
-        `${fullDisk(base, cause)}; ` +
-        `free some space or set XDG_CACHE_HOME to a writable directory`,
+        `${fullDisk(base, cause)}` +
+        storageHint(cause, "free some space or set XDG_CACHE_HOME to a writable directory"),
     );
   }
   onCleanup(() => unregisterInstance(join(final, "instances")));
   pruneOtherHashes(base, hash);
   return join(final, "root");
+}
+
+/**
+ * The fix to suggest after a failed extraction: `; <hint>` when writing
+ * failed, nothing when the image itself is malformed or hostile (a
+ * FormatError from the reader: more room would not help).
+ */
+function storageHint(error: unknown, hint: string): string {
+  return (error as { name?: string })?.name === "FormatError" ? "" : `; ${hint}`;
 }
 
 /**

@@ -146,6 +146,9 @@ async function extractTo(ctx: RuntimeContext, dest: string, patterns: string[]):
   const tools = new ToolBox(ctx);
   verifyImage(ctx);
   const target = resolve(ctx.cwd, dest);
+  // A directory this run creates is removed again when the extraction fails,
+  // so nothing half-written is left; one that was there is left alone.
+  const created = !existsSync(target);
   try {
     mkdirSync(target, { recursive: true });
   } catch (error) {
@@ -157,6 +160,11 @@ async function extractTo(ctx: RuntimeContext, dest: string, patterns: string[]):
       patterns.length > 0 ? patterns : undefined,
     );
   } catch (error) {
+    if (created) {
+      try {
+        removeTree(target);
+      } catch { /* the extraction's own error is the one to report */ }
+    }
     if (error instanceof RuntimeError) throw new RuntimeError(error.message, 1);
     throw new RuntimeError(`Cannot extract into "${target}": ${describeError(error)}`, 1);
   }
