@@ -71,7 +71,7 @@ const SYSTEM_ERROR_STATES: Record<string, string> = {
   ENOTEMPTY: "the directory is not empty",
   ENOSPC: "no space left on the device",
   EDQUOT: "the disk quota is exceeded",
-  EROFS: "the filesystem is read-only",
+  EROFS: "read-only file system",
   ELOOP: "too many levels of symbolic links",
   ENAMETOOLONG: "the name is too long",
   EMFILE: "too many open files",
@@ -84,7 +84,19 @@ const SYSTEM_ERROR_STATES: Record<string, string> = {
   EINVAL: "invalid argument",
   ENXIO: "no such device or address",
   ENODEV: "no such device",
+  ENOEXEC: "not an executable format",
 };
+
+/**
+ * Says in words what a system error code means, for the end of a "Cannot ..."
+ * message (the CLI and the runtime use the same words).
+ *
+ * @param code An errno name such as "ENOSPC".
+ * @returns E.g. "no space left on the device", or undefined for a code it does not know.
+ */
+export function systemErrorState(code: string): string | undefined {
+  return Object.hasOwn(SYSTEM_ERROR_STATES, code) ? SYSTEM_ERROR_STATES[code] : undefined;
+}
 
 /** The action named in a "Cannot <action>" message, by system call (Node's and Deno's names). */
 const SYSTEM_CALL_ACTIONS: Record<string, string> = {

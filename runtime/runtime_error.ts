@@ -7,6 +7,7 @@
 
 import { accessSync, constants, existsSync } from "node:fs";
 import { dirname } from "node:path";
+import { systemErrorState } from "../errors.ts";
 
 /** The exit status when the app cannot be started at all (as the AppImage type2 runtime). */
 export const EXIT_CANNOT_START = 127;
@@ -34,18 +35,8 @@ export class RuntimeError extends Error {
  */
 export function describeError(error: unknown): string {
   const code = (error as { code?: string })?.code;
-  const words: Record<string, string> = {
-    EROFS: "read-only file system",
-    ENOSPC: "no space left on the device",
-    EDQUOT: "disk quota exceeded",
-    EACCES: "permission denied",
-    EPERM: "operation not permitted",
-    ENOENT: "no such file or directory",
-    ENOTDIR: "not a directory",
-    EISDIR: "is a directory",
-    ENOEXEC: "not an executable format",
-  };
-  if (code && words[code]) return `${words[code]} (${code})`;
+  const words = code ? systemErrorState(code) : undefined;
+  if (words) return `${words} (${code})`;
   return error instanceof Error ? error.message : String(error);
 }
 
