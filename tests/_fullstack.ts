@@ -6,7 +6,7 @@
  * @module
  */
 
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -21,7 +21,11 @@ import {
   type BackendHostOptions,
   type BackendLaunch,
 } from "../runtime/fullstack/backend_host.ts";
-import { type FullstackDocument, resolveBackendLaunch } from "../runtime/fullstack/document.ts";
+import {
+  type FullstackDocument,
+  readFullstackDocument,
+  resolveBackendLaunch,
+} from "../runtime/fullstack/document.ts";
 import { createLogger } from "../runtime/fullstack/log.ts";
 
 /** The repository root. */
@@ -388,4 +392,57 @@ export function squashfsInfo(bundle: string, scratch: string, env: Record<string
   const image = join(scratch, "image.squashfs");
   writeFileSync(image, readFileSync(bundle).subarray(offset));
   return execFileSync("unsquashfs", ["-s", image], { encoding: "utf8" });
+}
+
+/**
+ * Starts an AppDir's backend with the host, makes the calls in turn, stops it.
+ *
+ * @param appDir The AppDir.
+ * @param calls Method names and params.
+ * @param env Variables over this process's environment.
+ * @returns The results, in order.
+ */
+export async function callAppDir(
+  appDir: string,
+  calls: Array<[string, unknown?]>,
+  env: Record<string, string> = {},
+): Promise<unknown[]> {
+  const doc = readFullstackDocument(appDir);
+  const launch = resolveBackendLaunch(doc, appDir, { ...Deno.env.toObject(), ...env });
+  const logs: string[] = [];
+  const host = new BackendHost({
+    launch,
+    log: createLogger(doc.name, { write: (l) => logs.push(l) }),
+    maxRestarts: 0,
+  });
+  await host.start();
+  try {
+    const out = [];
+    for (const [method, params] of calls) out.push(await host.call(method, params));
+    return out;
+  } catch (error) {
+    throw new Error(`${error}\n${logs.join("\n")}`);
+  } finally {
+    await host.stop();
+  }
+}
+
+/**
+ * Runs `pbundle` (cli.ts) to the end with `input` on stdin.
+ *
+ * @param args Its arguments.
+ * @param env Variables over this process's environment.
+ * @param input Its standard input.
+ * @returns Its status and output, and the JSON lines of its stdout as `messages`.
+ */
+export function cliSync(args: string[], env: Record<string, string> = {}, input = "") {
+  const run = spawnSync(Deno.execPath(), ["run", "-A", join(ROOT, "cli.ts"), ...args], {
+    env: { ...Deno.env.toObject(), ...env },
+    input,
+    encoding: "utf8",
+  });
+  const messages = run.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) =>
+    JSON.parse(l)
+  );
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr, messages };
 }

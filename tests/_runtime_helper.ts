@@ -233,22 +233,7 @@ export async function runBundleProcess(
     command = "/bin/sh";
     commandArgs = ["-c", lines.join("\n"), bundle];
   }
-  const output = await new Deno.Command(command, {
-    args: commandArgs,
-    env: options.env,
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    ...(options.cwd ? { cwd: options.cwd } : {}),
-  }).output();
-  return {
-    code: output.code,
-    signal: output.signal,
-    stdoutBytes: output.stdout,
-    stdout: new TextDecoder().decode(output.stdout),
-    stderr: new TextDecoder().decode(output.stderr),
-  };
+  return await runCommand([command, ...commandArgs], options);
 }
 
 /**

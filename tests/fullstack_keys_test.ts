@@ -12,10 +12,11 @@ import { join } from "node:path";
 import { InputError } from "../errors.ts";
 import { buildFullstackAppDir, packFullstack } from "../packers/fullstack/mod.ts";
 import { pipInstall } from "../packers/fullstack/write_fullstack_app_dir.ts";
-import { BackendHost } from "../runtime/fullstack/backend_host.ts";
-import { readFullstackDocument, resolveBackendLaunch } from "../runtime/fullstack/document.ts";
-import { createLogger, logLevelFrom } from "../runtime/fullstack/log.ts";
+import { readFullstackDocument } from "../runtime/fullstack/document.ts";
+import { logLevelFrom } from "../runtime/fullstack/log.ts";
 import {
+  callAppDir,
+  cliSync,
   copyProject,
   keysProject,
   makePythonShim,
@@ -44,44 +45,6 @@ type Info = {
   faulthandler: boolean;
   env: Record<string, string>;
 };
-
-/** Starts an AppDir's backend with the host, makes the calls, stops. */
-async function callAppDir(
-  appDir: string,
-  calls: Array<[string, unknown?]>,
-  env: Record<string, string>,
-): Promise<unknown[]> {
-  const doc = readFullstackDocument(appDir);
-  const logs: string[] = [];
-  const host = new BackendHost({
-    launch: resolveBackendLaunch(doc, appDir, { ...Deno.env.toObject(), ...env }),
-    log: createLogger(doc.name, { write: (l) => logs.push(l) }),
-    maxRestarts: 0,
-  });
-  await host.start();
-  try {
-    const out = [];
-    for (const [method, params] of calls) out.push(await host.call(method, params));
-    return out;
-  } catch (error) {
-    throw new Error(`${error}\n${logs.join("\n")}`);
-  } finally {
-    await host.stop();
-  }
-}
-
-/** Runs the pbundle CLI as a real process. */
-function cli(args: string[], env: Record<string, string> = {}, input = "") {
-  const run = spawnSync(Deno.execPath(), ["run", "-A", join(ROOT, "cli.ts"), ...args], {
-    env: { ...Deno.env.toObject(), ...env },
-    input,
-    encoding: "utf8",
-  });
-  const messages = run.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) =>
-    JSON.parse(l)
-  );
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr, messages };
-}
 
 Deno.test("one AppDir shows [package], [bundle], [python], [python.process], [build], [[hooks.collect]] and [debug] at work", async () => {
   const { root, project, wheels, icon } = keysProject();
@@ -217,7 +180,7 @@ Deno.test("[python] enabled = false: no backend, no Python in the AppDir, calls 
     const appRun = spawnSync(join(output, "AppRun"), [], { encoding: "utf8" });
     assert.equal(appRun.status, 127);
     assert.match(appRun.stderr, /keys-demo: a frontend-only pbundle app/);
-    const dev = cli(["dev", project, "--stdio"], {}, '{"id":"a","method":"api.echo"}\n');
+    const dev = cliSync(["dev", project, "--stdio"], {}, '{"id":"a","method":"api.echo"}\n');
     assert.equal(dev.status, 0, dev.stderr);
     assert.deepEqual(dev.messages, [{
       id: "a",
@@ -311,7 +274,7 @@ Deno.test("[build] release = false packs zstd level 3, [bundle] icon answers --p
   const { root, project, wheels, icon } = keysProject();
   const output = join(root, "keys.AppBundle");
   try {
-    const run = cli(["pack", "--config", project, "-o", output], {
+    const run = cliSync(["pack", "--config", project, "-o", output], {
       ...pipIndexEnv(wheels),
       PBUNDLE_LOG: "",
       RUST_LOG: "",
@@ -388,7 +351,7 @@ Deno.test("pbundle dev --stdio: call_timeout_ms and shutdown_grace_ms reach the 
   try {
     // PROBE_STUBBORN: the backend ignores SIGTERM and hangs at exit, so only the
     // SIGKILL after shutdown_grace_ms ends it; api.sleep outlives call_timeout_ms.
-    const run = cli(
+    const run = cliSync(
       ["dev", project, "--stdio"],
       { PBUNDLE_LOG: "", PROBE_STUBBORN: "1" },
       '{"id":"z","method":"api.sleep","params":[60]}\n',
@@ -431,8 +394,8 @@ Deno.test("RUST_LOG stands in for PBUNDLE_LOG (the document's variable); PBUNDLE
   assert.equal(logLevelFrom({ RUST_LOG: "debug", PBUNDLE_LOG: "error" }), "error");
   assert.equal(logLevelFrom({}), "info");
   // End to end: the host's debug lines appear with RUST_LOG=debug alone.
-  const quiet = cli(["dev", PROBE, "--stdio"], { PBUNDLE_LOG: "", RUST_LOG: "" }, "");
-  const loud = cli(["dev", PROBE, "--stdio"], { PBUNDLE_LOG: "", RUST_LOG: "debug" }, "");
+  const quiet = cliSync(["dev", PROBE, "--stdio"], { PBUNDLE_LOG: "", RUST_LOG: "" }, "");
+  const loud = cliSync(["dev", PROBE, "--stdio"], { PBUNDLE_LOG: "", RUST_LOG: "debug" }, "");
   assert.equal(quiet.status, 0, quiet.stderr);
   assert.equal(loud.status, 0, loud.stderr);
   assert.doesNotMatch(quiet.stderr, /debug: backend PYTHONPATH=/);

@@ -26,43 +26,18 @@ import {
 } from "../runtime/fullstack/document.ts";
 import { createLogger } from "../runtime/fullstack/log.ts";
 import {
+  callAppDir,
+  cliSync,
   copyProject,
   EXAMPLE,
   exampleProject,
   pythonRuntimeArchive,
-  ROOT,
   squashfsInfo,
 } from "./_fullstack.ts";
 
 const RUNTIME = pythonRuntimeArchive();
 const ignore = RUNTIME === undefined;
 const quiet = () => {};
-
-/** Starts the AppDir's backend with the host, calls, stops. */
-async function callAppDir(
-  appDir: string,
-  calls: Array<[string, unknown?]>,
-  env: Record<string, string> = {},
-): Promise<unknown[]> {
-  const doc = readFullstackDocument(appDir);
-  const launch = resolveBackendLaunch(doc, appDir, { ...Deno.env.toObject(), ...env });
-  const logs: string[] = [];
-  const host = new BackendHost({
-    launch,
-    log: createLogger(doc.name, { write: (l) => logs.push(l) }),
-    maxRestarts: 0,
-  });
-  await host.start();
-  try {
-    const out = [];
-    for (const [method, params] of calls) out.push(await host.call(method, params));
-    return out;
-  } catch (error) {
-    throw new Error(`${error}\n${logs.join("\n")}`);
-  } finally {
-    await host.stop();
-  }
-}
 
 type Info = Record<string, unknown> & { env: Record<string, string>; sys_path: string[] };
 
@@ -488,15 +463,6 @@ Deno.test({
   },
 });
 
-/** Runs the pbundle CLI as a real process. */
-function cli(args: string[], env: Record<string, string> = {}, input = "") {
-  return spawnSync(Deno.execPath(), ["run", "-A", join(ROOT, "cli.ts"), ...args], {
-    env: { ...Deno.env.toObject(), ...env },
-    input,
-    encoding: "utf8",
-  });
-}
-
 Deno.test({
   name:
     "pack --config without -o creates [build] out_dir; progress lines only when verbose; ignored runtime warns",
@@ -507,7 +473,7 @@ Deno.test({
     try {
       const output = join(project, "pack-output", "yaml-viewer-0.1.0.AppBundle");
       assert.ok(!existsSync(join(project, "pack-output")));
-      const quietRun = cli(["pack", "--config", project], { PBUNDLE_LOG: "" });
+      const quietRun = cliSync(["pack", "--config", project], { PBUNDLE_LOG: "" });
       assert.equal(quietRun.status, 0, quietRun.stderr);
       assert.equal(
         quietRun.stdout,
@@ -537,7 +503,7 @@ Deno.test({
       assert.match(run.stdout, /\{"id":"1","ok":true,"result":"packed"\}/);
 
       // PBUNDLE_LOG=debug, or [debug] verbose = true, shows the progress lines.
-      const debugRun = cli(["pack", "--config", project], { PBUNDLE_LOG: "debug" });
+      const debugRun = cliSync(["pack", "--config", project], { PBUNDLE_LOG: "debug" });
       assert.equal(debugRun.status, 0, debugRun.stderr);
       assert.match(
         debugRun.stderr,
@@ -545,7 +511,7 @@ Deno.test({
       );
       const verbose = copyProject(project, (t) => t.replace("verbose = false", "verbose = true"));
       try {
-        const verboseRun = cli(["pack", "--config", verbose], { PBUNDLE_LOG: "" });
+        const verboseRun = cliSync(["pack", "--config", verbose], { PBUNDLE_LOG: "" });
         assert.equal(verboseRun.status, 0, verboseRun.stderr);
         assert.match(verboseRun.stderr, /^pbundle: collected 2 file\(s\)/m);
       } finally {
@@ -553,7 +519,13 @@ Deno.test({
       }
 
       // -o into a directory that does not exist is still an error, not a new tree.
-      const typo = cli(["pack", "--config", project, "-o", join(project, "nodir", "x.AppBundle")]);
+      const typo = cliSync([
+        "pack",
+        "--config",
+        project,
+        "-o",
+        join(project, "nodir", "x.AppBundle"),
+      ]);
       assert.equal(typo.status, 1);
       assert.match(typo.stderr, /the directory ".*\/nodir" does not exist/);
     } finally {
