@@ -85,3 +85,13 @@ export async function denoDir(): Promise<string> {
   }).output();
   return (JSON.parse(new TextDecoder().decode(output.stdout)) as { denoDir: string }).denoDir;
 }
+
+/** The Deno permissions of the README's `deno run jsr:@pbundle/pbundle/cli` line and examples/build_script.ts's header. */
+export const SOURCE_PERMISSIONS: readonly string[] = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-run",
+  "--allow-env",
+  "--allow-sys",
+  "--allow-net",
+];

@@ -95,20 +95,11 @@ export function packedExample(extraToml = ""): Promise<string> {
         EXAMPLE,
         (t) => t.replace(/^strategy = .*$/m, 'strategy = "embedded"') + "\n" + extraToml,
       );
-      const output = join(project, "out", "yaml-viewer.AppBundle");
-      mkdirSync(join(project, "out"));
       globalThis.addEventListener(
         "unload",
         () => rmSync(project, { recursive: true, force: true }),
       );
-      await packFullstack({
-        config: project,
-        output,
-        runtime: await testRuntime(),
-        compression: "zstd:3",
-        log: () => {},
-      });
-      return output;
+      return await packInto(project, "yaml-viewer");
     })();
     packed.set(extraToml, promise);
   }
@@ -140,6 +131,11 @@ export async function packSmallApp(
     mkdirSync(dirname(join(project, path)), { recursive: true });
     writeFileSync(join(project, path), text);
   }
+  return await packInto(project, name);
+}
+
+/** Packs a project quickly (the test runtime, zstd level 3) into its out/NAME.AppBundle. */
+async function packInto(project: string, name: string): Promise<string> {
   mkdirSync(join(project, "out"));
   const output = join(project, "out", `${name}.AppBundle`);
   await packFullstack({

@@ -11,18 +11,10 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { type ProcessRun, run, withTempDir } from "./_helpers.ts";
-import { REPO } from "./_package_layout.ts";
+import { REPO, SOURCE_PERMISSIONS } from "./_package_layout.ts";
 import { readBundle } from "../format/bundle.ts";
 
-/** The flags of the `deno run` line in the script's header. */
-const PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-run",
-  "--allow-env",
-  "--allow-sys",
-  "--allow-net",
-];
+const PERMISSIONS = SOURCE_PERMISSIONS;
 
 /** EM_AARCH64 and EM_X86_64 (ELF e_machine, at byte 18, little-endian). */
 const E_MACHINE = { aarch64: 183, x86_64: 62 } as const;

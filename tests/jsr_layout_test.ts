@@ -21,17 +21,11 @@ import {
   publishedFiles,
   REPO,
   shareToolchain,
+  SOURCE_PERMISSIONS,
 } from "./_package_layout.ts";
 import { SUPPORT_FILES } from "../packers/fullstack/_support_files.ts";
 
-const PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-run",
-  "--allow-env",
-  "--allow-sys",
-  "--allow-net",
-];
+const PERMISSIONS = SOURCE_PERMISSIONS;
 
 Deno.test("deno publish uploads sources and docs, not tests, benches, fixtures or build output", async () => {
   const files = await publishedFiles();

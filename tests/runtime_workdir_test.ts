@@ -45,6 +45,17 @@ function spawnBundle(bundle: string, args: string[], env: Record<string, string>
     .spawn();
 }
 
+/** Starts the bundle's app, then kills the runtime and the orphaned app with SIGKILL: no cleanup runs. */
+async function killedRun(bundle: string, env: Record<string, string>): Promise<void> {
+  const child = spawnBundle(bundle, ["sleep"], env);
+  const { pid, reader } = await waitReady(child);
+  child.kill("SIGKILL");
+  await child.status;
+  Deno.kill(pid, "SIGKILL"); // the orphaned app
+  await reader.cancel();
+  await child.stderr.cancel();
+}
+
 async function run(cmd: string, args: string[]) {
   const out = await new Deno.Command(cmd, { args, stdout: "null", stderr: "piped" }).output();
   if (!out.success) {
@@ -152,13 +163,7 @@ for (const fixed of [false, true]) {
         async (area) => {
           const env = areaEnv(area);
           for (const cleaner of [[], ["--pbundle_cleanup"]]) {
-            const child = spawnBundle(area.bundle, ["sleep"], env);
-            const { pid, reader } = await waitReady(child);
-            child.kill("SIGKILL");
-            await child.status;
-            Deno.kill(pid, "SIGKILL"); // the orphaned app
-            await reader.cancel();
-            await child.stderr.cancel();
+            await killedRun(area.bundle, env);
             assert.equal((await mountsUnder(area.tmp)).length, 1);
             assert.notDeepEqual(listTree(area.tmp), []);
             const r = await runBundleProcess(area.bundle, cleaner.length ? cleaner : ["appdir"], {
@@ -180,13 +185,7 @@ Deno.test("a runtime killed with SIGKILL in extract mode leaves a random work di
     const env = areaEnv(area);
     const root = join(area.tmp, ".pbundles");
     for (const cleaner of [["appdir"], ["--pbundle_cleanup"]]) {
-      const child = spawnBundle(area.bundle, ["sleep"], env);
-      const { pid, reader } = await waitReady(child);
-      child.kill("SIGKILL");
-      await child.status;
-      Deno.kill(pid, "SIGKILL"); // the orphaned app
-      await reader.cancel();
-      await child.stderr.cancel();
+      await killedRun(area.bundle, env);
       // The killed run's extraction is still there, with its dead owner.
       const left = await readdir(root);
       assert.equal(left.length, 1, left.join(", "));
